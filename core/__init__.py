@@ -1,0 +1,1 @@
+"""The platform-agnostic core: types, hook specs, settings, pipeline, memory and LLM client."""

@@ -1,0 +1,1 @@
+"""Two-layer memory: a hot Redis buffer of recent messages and cold Chroma summaries."""

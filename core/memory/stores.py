@@ -1,0 +1,110 @@
+"""The contracts of the two memory layers.
+
+The built-in memory plugin implements :class:`HotStore` on Redis and
+:class:`ColdStore` on Chroma; a plugin can supply other implementations
+through the ``honeychat_hot_store`` / ``honeychat_cold_store`` hooks.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from honeychat.core.types import ConversationKey, Role, StoredMessage, Summary
+
+
+class StoreUnavailable(Exception):
+    """A memory layer could not be reached. ``layer`` is ``"hot"`` or ``"cold"``."""
+
+    def __init__(self, layer: str, cause: BaseException | str) -> None:
+        self.layer = layer
+        self.cause = cause
+        super().__init__(f"{layer} memory unavailable: {cause}")
+
+
+@runtime_checkable
+class HotStore(Protocol):
+    """Recent verbatim messages per conversation, plus the bookkeeping of summarization.
+
+    Every message gets a per-conversation sequence number (1, 2, 3...). The
+    *watermark* is the last sequence number already summarized; messages
+    after it are never trimmed. The *epoch* changes on every clear, so work
+    started before a clear can tell that it must be discarded.
+    Methods raise :class:`StoreUnavailable` when the store cannot be reached.
+    """
+
+    async def append(
+        self, conversation: ConversationKey, role: Role, text: str, at: datetime
+    ) -> StoredMessage:
+        """Store one message in a single round trip; return it with its sequence number."""
+
+    async def recent(self, conversation: ConversationKey, limit: int) -> list[StoredMessage]:
+        """The newest ``limit`` messages, oldest first."""
+
+    async def window(
+        self, conversation: ConversationKey, first_seq: int, last_seq: int
+    ) -> list[StoredMessage]:
+        """The buffered messages whose sequence number is in ``first_seq..last_seq``."""
+
+    async def last_seq(self, conversation: ConversationKey) -> int:
+        """The sequence number of the newest message (0 when there is none)."""
+
+    async def watermark(self, conversation: ConversationKey) -> int:
+        """The last sequence number already summarized (0 when none)."""
+
+    async def epoch(self, conversation: ConversationKey) -> int:
+        """A number that changes every time the conversation is cleared."""
+
+    async def advance_watermark(
+        self, conversation: ConversationKey, expected: int, new: int, epoch: int
+    ) -> bool:
+        """Move the watermark from ``expected`` to ``new`` if nothing changed meanwhile.
+
+        Returns ``False`` (and changes nothing) when the watermark is not
+        ``expected`` or the epoch is not ``epoch`` any more.
+        """
+
+    async def cached_summary(self, conversation: ConversationKey) -> Summary | None:
+        """The cached latest summary, or ``None`` on a miss."""
+
+    async def cache_summary(self, conversation: ConversationKey, summary: Summary, epoch: int) -> bool:
+        """Cache ``summary`` as the latest unless the epoch changed; returns whether it did."""
+
+    async def acquire_lease(self, conversation: ConversationKey, seconds: float) -> str | None:
+        """Take the conversation's summarization lease; a token, or ``None`` if held elsewhere."""
+
+    async def release_lease(self, conversation: ConversationKey, token: str) -> None:
+        """Give the lease back if ``token`` still holds it."""
+
+    async def clear(self, conversation: ConversationKey) -> None:
+        """Forget the buffer and the cached summary, set the watermark to the last sequence
+        number and change the epoch. Sequence numbers keep counting up."""
+
+    async def conversations(self, cursor: int = 0, count: int = 100) -> tuple[int, list[str]]:
+        """Page through the ids of conversations that have a buffer: ``(next_cursor, ids)``."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+
+@runtime_checkable
+class ColdStore(Protocol):
+    """Long-term memory: one summary document per window, searchable by meaning."""
+
+    async def add(self, summary: Summary) -> None:
+        """Store a summary under its ``doc_id`` (writing the same window twice keeps one)."""
+
+    async def latest(self, conversation_id: str) -> Summary | None:
+        """The summary with the highest ``last_seq``, or ``None``."""
+
+    async def search(self, conversation_id: str, query: str, k: int) -> list[Summary]:
+        """The ``k`` summaries most relevant to ``query``, best first, with ``score`` set."""
+
+    async def all(self, conversation_id: str) -> list[Summary]:
+        """Every summary of a conversation, oldest window first."""
+
+    async def delete(self, conversation_id: str, doc_ids: list[str] | None = None) -> None:
+        """Delete the given documents, or every document of the conversation."""
+
+    async def close(self) -> None:
+        """Release resources."""

@@ -1,0 +1,191 @@
+"""One settings model, read from the environment and an optional YAML file.
+
+Precedence, highest first: keyword arguments, environment variables (and a
+``.env`` file in the working directory), the YAML file named by
+``HONEYCHAT_CONFIG`` (keys are the lower-case field names), then the defaults
+below. Every variable is listed in ``.env.example``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/honeychat``, else ``~/.local/share/honeychat``."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "honeychat"
+
+
+class Tier(BaseModel):
+    """What one class of users gets: model, output size, history window and quota."""
+
+    model: str = "openai/gpt-4o-mini"
+    fallback_models: list[str] = Field(default_factory=list)
+    max_output_tokens: int = Field(default=600, ge=1)
+    recent_messages: int = Field(default=20, ge=0)
+    """How many of the hot buffer's newest messages go into the prompt."""
+    daily_message_limit: int | None = Field(default=None, ge=0)
+    """Messages a user may send per day (``None``: unlimited)."""
+
+
+def _default_tiers() -> dict[str, Tier]:
+    return {
+        "free": Tier(daily_message_limit=20, recent_messages=12, max_output_tokens=400),
+        "premium": Tier(recent_messages=20, max_output_tokens=1000),
+    }
+
+
+class Settings(BaseSettings):
+    """Every setting honeychat reads. Field names are the variables, upper-cased."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    # Where things live
+    data_dir: Path = Field(default_factory=default_data_dir)
+    characters_dir: Path | None = None
+    """Extra directory of character YAML files, loaded after the built-in ones."""
+    default_character: str = "luna"
+
+    # Stores
+    redis_url: str | None = None
+    """A real Redis/Valkey server; unset means an embedded server under ``data_dir``."""
+    chroma_url: str | None = None
+    """A Chroma server (``http://host:port``); unset means an embedded Chroma under ``data_dir``."""
+    key_prefix: str = "hc"
+    """Prefix of every Redis key, so several deployments can share one server."""
+
+    # Memory
+    hot_buffer_size: int = Field(default=20, ge=2)
+    hot_buffer_ttl_days: float = Field(default=7, gt=0)
+    summary_window: int = Field(default=10, ge=1)
+    """Turns (a user message and its reply) summarized into one cold document."""
+    retrieval_k: int = Field(default=3, ge=0)
+    embedding_backend: str = "minilm"
+    """``minilm`` (bundled all-MiniLM-L6-v2), ``chroma-default`` (Chroma's ONNX model) or ``openai``."""
+    embedding_model: str = "text-embedding-3-small"
+    """Model name for the ``openai`` embedding backend."""
+    embedding_base_url: str | None = None
+    embedding_api_key: str | None = None
+
+    # LLM
+    openrouter_api_key: str | None = None
+    llm_base_url: str | None = None
+    """Any OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp); default OpenRouter."""
+    llm_api_key: str | None = None
+    summarizer_model: str = "openai/gpt-4o-mini"
+    llm_connect_timeout: float = Field(default=5.0, gt=0)
+    llm_read_timeout: float = Field(default=60.0, gt=0)
+    llm_pool_timeout: float = Field(default=5.0, gt=0)
+    llm_max_retries: int = Field(default=3, ge=0)
+    llm_backoff_base: float = Field(default=0.5, ge=0)
+    llm_backoff_max: float = Field(default=20.0, ge=0)
+    llm_temperature: float = Field(default=0.8, ge=0, le=2)
+    llm_streaming: bool = True
+    app_url: str = "https://github.com/honeychat/honeychat"
+    app_title: str = "honeychat"
+
+    # Users
+    tiers: dict[str, Tier] = Field(default_factory=_default_tiers)
+    default_tier: str = "free"
+    user_tiers: dict[str, str] = Field(default_factory=dict)
+    """Tier per user, keyed ``platform:user_id``."""
+    max_message_chars: int = Field(default=8000, ge=1)
+    """Longer messages are cut to this length, with a note to the user."""
+
+    # Plugins
+    disabled_plugins: list[str] = Field(default_factory=list)
+    plugins_dir: Path | None = None
+    plugin_config: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    # Adapters
+    adapters: list[str] = Field(default_factory=list)
+    """Adapters ``honeychat run`` starts; empty means every adapter whose credentials are set."""
+    telegram_bot_token: str | None = None
+    telegram_api_base: str | None = None
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: str | None = None
+    telegram_webhook_host: str = "0.0.0.0"
+    telegram_webhook_port: int = 8080
+    discord_bot_token: str | None = None
+    discord_api_base: str | None = None
+    discord_gateway_url: str | None = None
+    discord_allowed_channels: list[str] = Field(default_factory=list)
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str | None = None
+    slack_port: int = 3000
+
+    # Logging
+    log_level: str = "INFO"
+
+    @field_validator("disabled_plugins", "adapters", "discord_allowed_channels", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        config_file = os.environ.get("HONEYCHAT_CONFIG")
+        if config_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+    # Derived values
+
+    @property
+    def llm_endpoint(self) -> str | None:
+        """The chat-completions base URL, or ``None`` when no LLM is configured."""
+        if self.llm_base_url:
+            return self.llm_base_url.rstrip("/")
+        if self.openrouter_api_key:
+            return OPENROUTER_BASE_URL
+        return None
+
+    @property
+    def llm_key(self) -> str | None:
+        return self.llm_api_key if self.llm_base_url else self.openrouter_api_key
+
+    @property
+    def is_openrouter(self) -> bool:
+        return self.llm_endpoint == OPENROUTER_BASE_URL or "openrouter.ai" in (self.llm_endpoint or "")
+
+    @property
+    def summary_window_messages(self) -> int:
+        """A window counted in messages: one user message and one reply per turn."""
+        return 2 * self.summary_window
+
+    def tier_for(self, platform: str, user_id: str) -> tuple[str, Tier]:
+        """The tier name and limits that apply to a user."""
+        name = self.user_tiers.get(f"{platform}:{user_id}", self.default_tier)
+        tier = self.tiers.get(name) or self.tiers.get(self.default_tier) or Tier()
+        return name, tier

@@ -1,0 +1,223 @@
+"""Platform-agnostic types that flow through the pipeline.
+
+Adapters translate a platform's update into an :class:`IncomingMessage`, and
+deliver the core's :class:`Reply` (or its streaming pieces) through a
+:class:`Channel` they implement. Nothing in here knows about Telegram, Discord
+or Slack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+
+def utc_now() -> datetime:
+    """The current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+class Role(StrEnum):
+    """Who wrote a stored message."""
+
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """Metadata of a file, photo, sticker or voice note attached to a message.
+
+    The core never downloads attachments; it only knows they are there.
+    """
+
+    kind: str
+    """A coarse kind: ``photo``, ``sticker``, ``voice``, ``video``, ``file``..."""
+    name: str | None = None
+    mime_type: str | None = None
+    size: int | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """One message from a user, as every adapter reports it.
+
+    ``user_id`` must identify the person across every chat of the platform
+    (Slack adapters prefix the team id). ``chat_id`` is where to answer.
+    """
+
+    platform: str
+    user_id: str
+    chat_id: str
+    text: str
+    user_name: str | None = None
+    message_id: str | None = None
+    is_direct: bool = False
+    """A private chat (DM) with the bot."""
+    mentions_bot: bool = False
+    replies_to_bot: bool = False
+    attachments: tuple[Attachment, ...] = ()
+    sent_at: datetime = field(default_factory=utc_now)
+
+    @property
+    def addresses_bot(self) -> bool:
+        """Whether the bot should treat this message as a turn meant for it."""
+        return self.is_direct or self.mentions_bot or self.replies_to_bot
+
+
+_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ConversationKey:
+    """A conversation is one user talking to one character on one platform."""
+
+    platform: str
+    user_id: str
+    character_id: str
+
+    @property
+    def id(self) -> str:
+        """A stable, human-readable id, safe for Redis keys and Chroma metadata.
+
+        Characters outside ``[A-Za-z0-9_.-]`` are percent-escaped so that a
+        user id containing ``:`` cannot collide with another conversation.
+        """
+        parts = (self.platform, self.user_id, self.character_id)
+        return ":".join(_KEY_UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}", p) for p in parts)
+
+    @property
+    def digest(self) -> str:
+        """A short hex digest of :attr:`id`, for names with strict rules."""
+        return hashlib.sha256(self.id.encode()).hexdigest()[:24]
+
+    @classmethod
+    def parse(cls, conversation_id: str) -> ConversationKey:
+        """Inverse of :attr:`id`. Raises ``ValueError`` on a malformed id."""
+        parts = conversation_id.split(":")
+        if len(parts) != 3 or not all(parts):
+            raise ValueError(f"not a conversation id: {conversation_id!r}")
+        unescape = re.compile(r"%([0-9A-F]{2})")
+        platform, user, character = (unescape.sub(lambda m: chr(int(m.group(1), 16)), p) for p in parts)
+        return cls(platform, user, character)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """One message kept in the hot buffer, with its per-conversation sequence number."""
+
+    seq: int
+    role: Role
+    text: str
+    at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "role": self.role.value, "text": self.text, "at": self.at.isoformat()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StoredMessage:
+        return cls(
+            seq=int(data["seq"]),
+            role=Role(data["role"]),
+            text=str(data["text"]),
+            at=datetime.fromisoformat(data["at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """An LLM-written summary of one fixed window of messages (``first_seq..last_seq``)."""
+
+    conversation_id: str
+    text: str
+    first_seq: int
+    last_seq: int
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+    model: str = ""
+    score: float | None = None
+    """Relevance to a query, when the summary came from a search (higher is better)."""
+
+    @property
+    def doc_id(self) -> str:
+        """The deterministic document id: one document per window, ever."""
+        return f"{self.conversation_id}:{self.first_seq:09d}-{self.last_seq:09d}"
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryContext:
+    """What memory contributes to one turn's prompt.
+
+    ``recent`` goes into the prompt as chat history; ``latest_summary`` and
+    ``relevant`` go into the system prompt. ``unavailable`` names layers that
+    could not be read this turn (the turn is answered without them).
+    """
+
+    recent: tuple[StoredMessage, ...] = ()
+    latest_summary: Summary | None = None
+    relevant: tuple[Summary, ...] = ()
+    unavailable: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One button or menu entry. Picking it runs ``command`` with ``value``."""
+
+    label: str
+    command: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A complete answer: text, optional choices, and whether only the user sees it."""
+
+    text: str
+    choices: tuple[Choice, ...] = ()
+    ephemeral: bool = False
+    """Shown only to the asking user, where the platform can (Discord, Slack)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelLimits:
+    """What a platform allows when the core delivers a reply."""
+
+    max_text_length: int = 4096
+    edit_interval: float = 1.0
+    """Minimum seconds between two edits of one streaming message; 0 disables streaming."""
+    typing_interval: float = 4.0
+    """Seconds between two typing indicators while the LLM works; 0 disables them."""
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    """A handle to a message the adapter sent, so it can be edited later."""
+
+    message_id: str
+    chat_id: str
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """Where a reply goes: implemented by each adapter for one incoming message.
+
+    The core calls these while it answers; the adapter owns formatting
+    (Markdown to HTML or mrkdwn) and the platform's API calls. Text handed to
+    ``send`` and ``edit`` is Markdown and already within ``limits``.
+    """
+
+    limits: ChannelLimits
+
+    async def typing(self) -> None:
+        """Show the platform's typing indicator once."""
+
+    async def send(self, reply: Reply) -> SentMessage:
+        """Send a new message and return its handle."""
+
+    async def edit(self, message: SentMessage, text: str) -> None:
+        """Replace the text of a message sent earlier (used for streaming)."""
