@@ -237,7 +237,11 @@ class FakeLLM:
         self._queue(_Fault("content_filter", times))
 
     def break_stream_next(self, after_chunks: int = 1, times: int = 1) -> None:
-        """Cut the connection of the next streamed replies after ``after_chunks`` text chunks."""
+        """Cut the next ``times`` streamed replies after ``after_chunks`` text chunks.
+
+        Like every queued fault it is taken by the next chat request; a
+        non-streamed request takes it and is answered normally.
+        """
         self._queue(_Fault("break", times, after_chunks=after_chunks))
 
     def delay_next(self, seconds: float, times: int = 1) -> None:
