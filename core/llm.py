@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+
 from honeychat.core.settings import Settings
 
 MAX_RETRY_AFTER = 60.0

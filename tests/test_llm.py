@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+
 from honeychat.core.llm import (
     MAX_RETRY_AFTER,
     Completion,
