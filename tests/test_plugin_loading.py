@@ -34,11 +34,17 @@ def test_disabled_plugin_is_not_loaded() -> None:
 
 
 def test_file_plugins_and_their_problems(plugins_dir: Path) -> None:
-    plugin_file(plugins_dir, "greeter", "@hookimpl\ndef honeychat_prompt_sections(turn):\n    return 'hi'\n")
+    plugin_file(
+        plugins_dir, "greeter", "@hookimpl\ndef honeychat_prompt_sections(turn):\n    return 'hi'\n"
+    )
     plugin_file(plugins_dir, "broken", "raise RuntimeError('boom at import')\n")
-    plugin_file(plugins_dir, "typo", "@hookimpl\ndef honeychat_prompt_sections(trun):\n    return 'x'\n")
+    plugin_file(
+        plugins_dir, "typo", "@hookimpl\ndef honeychat_prompt_sections(trun):\n    return 'x'\n"
+    )
     plugin_file(plugins_dir, "unknown", "def honeychat_prompt_section(turn):\n    return 'x'\n")
-    plugin_file(plugins_dir, "memory", "@hookimpl\ndef honeychat_prompt_sections(turn):\n    return 'x'\n")
+    plugin_file(
+        plugins_dir, "memory", "@hookimpl\ndef honeychat_prompt_sections(turn):\n    return 'x'\n"
+    )
     host = PluginHost()
     host.load(plugins_dir=plugins_dir)
     assert host.info["greeter"].source == "file"
@@ -52,8 +58,16 @@ def test_file_plugins_and_their_problems(plugins_dir: Path) -> None:
 
 
 async def test_a_raising_plugin_does_not_stop_the_others(plugins_dir: Path) -> None:
-    plugin_file(plugins_dir, "a_fails", "@hookimpl\ndef honeychat_prompt_sections(turn):\n    raise ValueError('nope')\n")
-    plugin_file(plugins_dir, "b_works", "@hookimpl\nasync def honeychat_prompt_sections(turn):\n    return 'fine'\n")
+    plugin_file(
+        plugins_dir,
+        "a_fails",
+        "@hookimpl\ndef honeychat_prompt_sections(turn):\n    raise ValueError('nope')\n",
+    )
+    plugin_file(
+        plugins_dir,
+        "b_works",
+        "@hookimpl\nasync def honeychat_prompt_sections(turn):\n    return 'fine'\n",
+    )
     host = PluginHost()
     host.load(plugins_dir=plugins_dir, disabled=["memory", "commands"])
     assert await host.call("honeychat_prompt_sections", turn=None) == ["fine"]
