@@ -45,8 +45,8 @@ def _external_db(url: str) -> int:
 def embedded_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
     """A started embedded valkey server on a fresh data directory (``tmp_path/data``).
 
-    Released (and so shut down, unless a test left other clients connected)
-    after the test.
+    Released after the test, then stopped if still running (a failed test may
+    leave connections open), so no daemon outlives the test.
     """
     server = EmbeddedRedis(tmp_path / "data")
     server.start()
@@ -54,6 +54,7 @@ def embedded_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
         yield server
     finally:
         server.release_sync()
+        server.stop()
 
 
 @pytest.fixture(params=REDIS_BACKENDS)
@@ -75,6 +76,7 @@ async def redis_client(
         finally:
             await client.aclose()
             server.release_sync()
+            server.stop()
         return
 
     assert REDIS_URL is not None

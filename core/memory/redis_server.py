@@ -165,7 +165,7 @@ class EmbeddedRedis:
         with self._locked():
             if self.ping():
                 self.reused = True
-            elif (pid := self.pid) is not None and self._owns_socket(pid):
+            elif (pid := self.pid) is not None and self._is_valkey(pid):
                 # A daemon is there but not answering yet (still loading its AOF).
                 self.reused = True
                 self._wait_ready(pid)
@@ -186,6 +186,22 @@ class EmbeddedRedis:
         """
         if self._anchor is None:
             return False
+        return self._shutdown(force=False)
+
+    async def release(self) -> bool:
+        """:meth:`release_sync` without blocking the event loop."""
+        return await asyncio.to_thread(self.release_sync)
+
+    def stop(self) -> bool:
+        """Shut the daemon down now, even if other clients use it (for tests and admin tools).
+
+        Returns whether a running daemon was shut down.
+        """
+        if not self.dir.is_dir():
+            return False
+        return self._shutdown(force=True)
+
+    def _shutdown(self, *, force: bool) -> bool:
         with self._locked():
             self._close_anchor()
             try:
@@ -196,7 +212,7 @@ class EmbeddedRedis:
                         for c in client.client_list()
                         if int(c["id"]) != me and c.get("name") != self.client_name
                     ]
-                    if others:
+                    if others and not force:
                         return False
                     pid = self.pid
                     client.shutdown()
@@ -210,10 +226,6 @@ class EmbeddedRedis:
             self._wait_exit(pid)
             self._remove_leftovers()
             return True
-
-    async def release(self) -> bool:
-        """:meth:`release_sync` without blocking the event loop."""
-        return await asyncio.to_thread(self.release_sync)
 
     def async_client(self, **kwargs: Any) -> redis.asyncio.Redis:
         """A new asyncio client on the socket, with ``decode_responses`` and this handle's name."""
@@ -265,7 +277,7 @@ class EmbeddedRedis:
         if info.st_mode & 0o077:
             sock_dir.chmod(0o700)
 
-    def _owns_socket(self, pid: int) -> bool:
+    def _is_valkey(self, pid: int) -> bool:
         """Whether ``pid`` looks like our valkey daemon (guards against a recycled pid)."""
         cmdline = Path(f"/proc/{pid}/cmdline")
         if not cmdline.exists():
