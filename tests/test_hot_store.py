@@ -311,6 +311,14 @@ async def test_ids_with_separators_do_not_collide(hot_store: RedisHotStore) -> N
         assert await hot_store.last_seq(key) == n
 
 
+async def test_close_leaves_a_shared_client_open(hot_store_factory: HotStoreFactory) -> None:
+    shared = hot_store_factory()
+    await shared.append(ALICE, Role.USER, "hi", at(1))
+    await shared.close()
+    assert await shared.client.ping()  # still usable by its owner
+    assert await shared.last_seq(ALICE) == 1
+
+
 async def test_prefixes_separate_deployments(hot_store_factory: HotStoreFactory) -> None:
     one = hot_store_factory(prefix="one")
     two = hot_store_factory(prefix="one:two")
@@ -345,7 +353,7 @@ async def test_unreachable_server_raises_store_unavailable() -> None:
         socket_timeout=1,
         retry=Retry(NoBackoff(), 0),
     )
-    store = RedisHotStore(client, prefix="hc", buffer_size=5, ttl_seconds=60)
+    store = RedisHotStore(client, prefix="hc", buffer_size=5, ttl_seconds=60, owns_client=True)
     calls = [
         store.append(ALICE, Role.USER, "hi", at(1)),
         store.recent(ALICE, 5),

@@ -183,8 +183,9 @@ class RedisHotStore:
 
     ``buffer_size`` is how many messages are kept once summarized; messages
     after the watermark are kept however many there are. ``ttl_seconds`` is
-    how long an idle conversation's keys live. The store takes ownership of
-    ``client`` (:meth:`close` closes it). Every method raises
+    how long an idle conversation's keys live. The client is usually shared
+    (see :class:`~honeychat.core.memory.redis_server.RedisConnection`), so
+    :meth:`close` closes it only with ``owns_client=True``. Every method raises
     :class:`StoreUnavailable` when Redis cannot be reached.
     """
 
@@ -195,6 +196,7 @@ class RedisHotStore:
         prefix: str,
         buffer_size: int,
         ttl_seconds: float,
+        owns_client: bool = False,
     ) -> None:
         if not prefix or "{" in prefix or "}" in prefix:
             raise ValueError(f"key prefix must be non-empty and without braces: {prefix!r}")
@@ -203,6 +205,7 @@ class RedisHotStore:
         if ttl_seconds <= 0:
             raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds}")
         self.client = client
+        self.owns_client = owns_client
         self.prefix = prefix
         self.buffer_size = buffer_size
         self.ttl_ms = max(1, round(ttl_seconds * 1000))
@@ -352,7 +355,9 @@ class RedisHotStore:
         return int(next_cursor), list(ids)
 
     async def close(self) -> None:
-        """Close the client (and its connection pool)."""
+        """Close the client if the store owns it; a shared client is left to its owner."""
+        if not self.owns_client:
+            return
         with contextlib.suppress(redis.RedisError, OSError):
             await self.client.aclose()
 
