@@ -38,6 +38,7 @@ from chromadb.api.collection_configuration import CreateCollectionConfiguration
 from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Documents, EmbeddingFunction
 from chromadb.errors import NotFoundError
+
 from honeychat.core.memory.embeddings import EmbeddingError, embed, make_embedding_function
 from honeychat.core.memory.stores import StoreUnavailable
 from honeychat.core.settings import Settings
