@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     summary_window: int = Field(default=10, ge=1)
     """Turns (a user message and its reply) summarized into one cold document."""
     retrieval_k: int = Field(default=3, ge=0)
+    memory_budget_tokens: int = Field(default=512, ge=0)
+    """Tokens that summaries (the latest and the relevant lines) may add to a turn's prompt."""
+    retrieval_candidates: int = Field(default=24, ge=1)
+    """Summaries fetched by vector similarity before hybrid ranking fills the budget."""
     embedding_backend: str = "minilm"
     """``minilm`` (bundled all-MiniLM-L6-v2), ``chroma-default`` (Chroma's ONNX model) or ``openai``."""
     embedding_model: str = "text-embedding-3-small"

@@ -21,6 +21,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from honeychat.core.memory.stores import ColdStore, HotStore, StoreUnavailable
 from honeychat.core.types import ConversationKey, Role, StoredMessage, Summary
@@ -44,6 +45,35 @@ def render_window(messages: Sequence[StoredMessage], character_name: str) -> str
     return "\n".join(
         f"{'User' if m.role is Role.USER else character_name}: {m.text}" for m in messages
     )
+
+
+class _Completer(Protocol):
+    async def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        model: str,
+        max_tokens: int | None = ...,
+        temperature: float | None = ...,
+    ) -> Any: ...
+
+
+def llm_summarize_fn(llm: _Completer, model: str) -> SummarizeFn:
+    """The product's summarize function: ``SUMMARY_INSTRUCTIONS`` sent to ``model``."""
+
+    async def summarize(messages: Sequence[StoredMessage], character_name: str) -> str:
+        completion = await llm.complete(
+            [
+                {"role": "system", "content": SUMMARY_INSTRUCTIONS.format(name=character_name)},
+                {"role": "user", "content": render_window(messages, character_name)},
+            ],
+            model=model,
+            max_tokens=300,
+            temperature=0.2,
+        )
+        return str(completion.text)
+
+    return summarize
 
 
 @dataclass(slots=True)
