@@ -45,7 +45,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -69,10 +69,69 @@ BUDGETS = (256, 512, 1024)
 STRATEGIES = ("summary", "message", "message_best", "window")
 _DIA = re.compile(r"D(\d+):(\d+)")
 
-VECTOR_ONLY = RetrievalOptions(hybrid=False, lines=False, dedupe=1.0)
-"""The ``message`` baseline: nearest documents by vector, whole, until the budget is full."""
-WINDOW_FILL = RetrievalOptions(hybrid=False, lines=True, dedupe=1.0)
-"""The ``window`` baseline: nearest windows by vector, their turns in order, until full."""
+MESSAGE_CANDIDATES = 100
+"""Enough messages (about 25 tokens each) to fill the largest budget several times over."""
+
+
+@dataclass(frozen=True, slots=True)
+class Strategy:
+    """A way of filling the memory block: which documents, and how they are retrieved."""
+
+    name: str
+    store: str
+    """``summary`` (the product's cold store), ``message`` or ``window``."""
+    options: RetrievalOptions
+    k: int | None = None
+    """At most this many documents in the prompt (``None``: as many as fit)."""
+
+
+def strategies(settings: Settings, names: Sequence[str], ablation: bool) -> list[Strategy]:
+    """The strategies to measure: the product and the baselines, and variants with ``ablation``."""
+    product = product_options(settings)
+    base = {
+        "summary": Strategy("summary", "summary", product, settings.retrieval_k),
+        "message": Strategy(
+            "message",
+            "message",
+            RetrievalOptions(candidates=MESSAGE_CANDIDATES, hybrid=False, lines=False, dedupe=1.0),
+        ),
+        "message_best": Strategy(
+            "message_best", "message", replace(product, candidates=MESSAGE_CANDIDATES)
+        ),
+        "window": Strategy(
+            "window", "window", RetrievalOptions(hybrid=False, lines=True, dedupe=1.0)
+        ),
+    }
+    chosen = [base[name] for name in names]
+    if ablation:
+        variants = {
+            "vector,whole": replace(product, hybrid=False, lines=False),
+            "hybrid,whole": replace(product, lines=False),
+            "vector,lines": replace(product, hybrid=False),
+            "no dedupe": replace(product, dedupe=1.0),
+            "candidates 8": replace(product, candidates=8),
+            "rrf_k 3": replace(product, rrf_k=3),
+            "rrf_k 30": replace(product, rrf_k=30),
+            "vector_weight 0.5": replace(product, vector_weight=0.5),
+            "vector_weight 2": replace(product, vector_weight=2.0),
+            "latest_share 0": replace(product, latest_share=0.0),
+            "latest_share 0.25": replace(product, latest_share=0.25),
+            "latest_share 1": replace(product, latest_share=1.0),
+        }
+        chosen += [Strategy(f"summary[{n}]", "summary", o) for n, o in variants.items()]
+        chosen += [Strategy(f"summary[k={k}]", "summary", product, k) for k in (3, 8, None)]
+        if "message_best" in names:
+            chosen += [
+                Strategy(f"message_best[{n}]", "message", replace(o, candidates=MESSAGE_CANDIDATES))
+                for n, o in variants.items()
+                if n in ("rrf_k 3", "rrf_k 30", "vector_weight 0.5", "vector_weight 2")
+            ]
+    return chosen
+
+
+def product_options(settings: Settings) -> RetrievalOptions:
+    """The retrieval options the product runs with under ``settings``."""
+    return RetrievalOptions(candidates=settings.retrieval_candidates)
 
 
 def dia_id(text: str) -> list[str]:
@@ -229,18 +288,18 @@ class Bench:
     def __init__(
         self,
         root: Path,
-        strategies: Sequence[str],
+        chosen: Sequence[Strategy],
         settings: Settings,
-        summary_options: RetrievalOptions,
     ) -> None:
         self.root = root
-        self.strategies = list(strategies)
+        self.strategies = list(chosen)
+        self.stores = {s.store for s in chosen}
         self.settings = settings
-        self.options = summary_options
+        self.options = product_options(settings)
         self.redis = EmbeddedRedis(root / "data")
         self.provenance = Provenance()
         self.llm: Any = None
-        self.results = {name: Result() for name in self.strategies}
+        self.results = {s.name: Result() for s in self.strategies}
         self.history_tokens: list[int] = []
         self.buffer_recall: list[float] = []
 
@@ -268,13 +327,13 @@ class Bench:
         await self.client.aclose()
         await self.redis.release()
 
-    def service(self) -> MemoryService:
+    def service(self, options: RetrievalOptions) -> MemoryService:
         return MemoryService(
             self.hot,
             self.cold,
             None,
             budget_tokens=self.settings.memory_budget_tokens,
-            options=self.options,
+            options=options,
         )
 
     async def replay(self, conversation: Conversation) -> tuple[ConversationKey, dict[int, str]]:
@@ -299,7 +358,7 @@ class Bench:
             stored = await service.persist(key, role, turn.text, turn.at)
             assert stored is not None, "the hot store is unavailable"
             seq_to_dia[stored.seq] = turn.dia_id
-            if "message" in self.strategies or "message_best" in self.strategies:
+            if "message" in self.stores:
                 await self.messages.add(
                     Summary(
                         key.id,
@@ -313,7 +372,7 @@ class Bench:
             if stored.seq % window == 0:
                 service.schedule_summary(key)
                 await summarizer.wait_idle(600)
-                if "window" in self.strategies:
+                if "window" in self.stores:
                     first = stored.seq - window + 1
                     lines = [
                         f"{t.speaker}: {t.text}" for t in conversation.turns[first - 1 : stored.seq]
@@ -335,11 +394,10 @@ class Bench:
         counts = {
             "summary": len(await self.cold.all(key.id)),
             "message": len(conversation.turns),
-            "message_best": len(conversation.turns),
             "window": len(conversation.turns) // window,
         }
-        for name in self.strategies:
-            self.results[name].documents += counts[name]
+        for strategy in self.strategies:
+            self.results[strategy.name].documents += counts[strategy.store]
         self.history_tokens.append(
             sum(count_tokens(f"{t.speaker}: {t.text}") for t in conversation.turns)
         )
@@ -352,47 +410,53 @@ class Bench:
         seq_to_dia: dict[int, str],
         questions: Sequence[Question],
     ) -> None:
-        service = self.service()
         recent = self.settings.hot_buffer_size
+        services = {
+            s.name: self.service(s.options) for s in self.strategies if s.store == "summary"
+        }
+        buffer_only = self.service(self.options)
         for question in questions:
             evidence = set(question.evidence)
             for budget in BUDGETS:
-                for name in self.strategies:
+                for strategy in self.strategies:
                     started = time.perf_counter()
-                    if name == "summary":
-                        context = await service.context(
-                            key, question.text, recent=recent, k=None, budget=budget
+                    if strategy.store == "summary":
+                        context = await services[strategy.name].context(
+                            key, question.text, recent=recent, k=strategy.k, budget=budget
                         )
                         shown = ([context.latest_summary] if context.latest_summary else []) + list(
                             context.relevant
                         )
-                        buffered = {seq_to_dia[m.seq] for m in context.recent}
                     else:
-                        context = await service.context(key, question.text, recent=recent, k=0)
-                        buffered = {seq_to_dia[m.seq] for m in context.recent}
+                        context = await buffer_only.context(key, question.text, recent=recent, k=0)
                         oldest = min((m.seq for m in context.recent), default=math.inf)
-                        store = self.windows if name == "window" else self.messages
-                        options = {
-                            "message": VECTOR_ONLY,
-                            "message_best": self.options,
-                            "window": WINDOW_FILL,
-                        }[name]
-                        found = await store.search(key.id, question.text, options.candidates)
+                        store = self.windows if strategy.store == "window" else self.messages
+                        found = await store.search(
+                            key.id, question.text, strategy.options.candidates
+                        )
                         pool = [s for s in found if s.first_seq < oldest]
-                        shown = select(pool, question.text, budget, count_tokens, options)
+                        shown = select(
+                            pool,
+                            question.text,
+                            budget,
+                            count_tokens,
+                            strategy.options,
+                            max_documents=strategy.k,
+                        )
                     elapsed = time.perf_counter() - started
+                    buffered = {seq_to_dia[m.seq] for m in context.recent}
                     covered = set(buffered)
                     tokens = 0
                     for summary in shown:
                         tokens += sum(count_tokens(line) for line in split_lines(summary.text))
-                        covered |= self._covered(name, summary, seq_to_dia, conversation)
-                    result = self.results[name]
+                        covered |= self._covered(strategy.store, summary, seq_to_dia, conversation)
+                    result = self.results[strategy.name]
                     share = len(evidence & covered) / len(evidence)
                     result.recall[budget].append(share)
                     result.by_category[budget][question.category].append(share)
                     result.tokens[budget].append(tokens)
                     result.latency.append(elapsed)
-                    if name == self.strategies[0] and budget == BUDGETS[0]:
+                    if strategy is self.strategies[0] and budget == BUDGETS[0]:
                         self.buffer_recall.append(len(evidence & buffered) / len(evidence))
 
     def _covered(
@@ -436,35 +500,35 @@ def report(bench: Bench, conversations: int, questions: int, elapsed: float) -> 
         f"recent buffer alone covers {_mean(bench.buffer_recall):.3f} of the evidence (counted for every strategy)"
     )
     print()
-    header = f"{'strategy':<14}{'docs':>7}" + "".join(f"{'R@' + str(b):>9}" for b in BUDGETS)
+    header = f"{'strategy':<26}{'docs':>7}" + "".join(f"{'R@' + str(b):>9}" for b in BUDGETS)
     header += "".join(f"{'tok@' + str(b):>9}" for b in BUDGETS) + f"{'p50 ms':>9}{'p99 ms':>9}"
     print(header)
     for name, result in results.items():
-        row = f"{name:<14}{result.documents:>7}"
+        row = f"{name:<26}{result.documents:>7}"
         row += "".join(f"{_mean(result.recall[b]):>9.3f}" for b in BUDGETS)
         row += "".join(f"{_mean(result.tokens[b]):>9.0f}" for b in BUDGETS)
         row += f"{_percentile(result.latency, 0.5) * 1000:>9.1f}{_percentile(result.latency, 0.99) * 1000:>9.1f}"
         print(row)
     history = _mean(bench.history_tokens)
     print(
-        f"{'full history':<14}{'-':>7}{1.0:>9.3f}{1.0:>9.3f}{1.0:>9.3f}  replay costs {history:,.0f} tokens per question (mean per conversation)"
+        f"{'full history':<26}{'-':>7}{1.0:>9.3f}{1.0:>9.3f}{1.0:>9.3f}  replay costs {history:,.0f} tokens per question (mean per conversation)"
     )
     print()
     categories = sorted({c for r in results.values() for c in r.by_category[BUDGETS[0]]})
     print("recall by category at 512 tokens:")
-    print(f"{'strategy':<14}" + "".join(f"{'cat ' + str(c):>9}" for c in categories))
+    print(f"{'strategy':<26}" + "".join(f"{'cat ' + str(c):>9}" for c in categories))
     for name, result in results.items():
         print(
-            f"{name:<14}"
+            f"{name:<26}"
             + "".join(f"{_mean(result.by_category[512][c]):>9.3f}" for c in categories)
         )
     counts = [len(results[next(iter(results))].by_category[512][c]) for c in categories]
-    print(f"{'questions':<14}" + "".join(f"{n:>9}" for n in counts))
+    print(f"{'questions':<26}" + "".join(f"{n:>9}" for n in counts))
     if "summary" in results:
         summary = results["summary"]
         print()
         print("ratios of summary to the baselines:")
-        for name in (n for n in results if n != "summary"):
+        for name in (n for n in STRATEGIES if n in results and n != "summary"):
             parts = []
             for b in BUDGETS:
                 base = _mean(results[name].recall[b])
@@ -483,34 +547,48 @@ def report(bench: Bench, conversations: int, questions: int, elapsed: float) -> 
         "recall": {
             name: {str(b): round(_mean(r.recall[b]), 4) for b in BUDGETS}
             for name, r in results.items()
+            if name in STRATEGIES
         },
-        "documents": {name: r.documents for name, r in results.items()},
+        "documents": {name: r.documents for name, r in results.items() if name in STRATEGIES},
         "tokenizer": TOKENIZER_NAME,
     }
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
-    path = Path(args.data)
-    if not path.is_file():
-        raise SystemExit(f"no LoCoMo data at {path}: pass the path of a locomo10-format JSON file")
-    conversations = load(path)[: args.conversations or None]
-    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    unknown = set(strategies) - set(STRATEGIES)
+async def measure(
+    path: Path,
+    settings: Settings,
+    names: Sequence[str] = STRATEGIES,
+    *,
+    conversations: int = 0,
+    questions: int = 0,
+    ablation: bool = False,
+) -> dict[str, Any]:
+    """Replay ``path`` and print the report; returns the figures of the last line.
+
+    ``conversations`` and ``questions`` (per conversation) limit the run to
+    the first ones (0: all).
+    """
+    if not await asyncio.to_thread(path.is_file):
+        raise FileNotFoundError(
+            f"no LoCoMo data at {path}: pass the path of a locomo10-format JSON file"
+        )
+    unknown = set(names) - set(STRATEGIES)
     if unknown:
-        raise SystemExit(
+        raise ValueError(
             f"unknown strategies {sorted(unknown)}; choose from {', '.join(STRATEGIES)}"
         )
-    settings = Settings()
+    data = load(path)[: conversations or None]
+    chosen = strategies(settings, names, ablation)
     started = time.perf_counter()
     asked = 0
     with tempfile.TemporaryDirectory(prefix="hc-recall-") as tmp:
-        async with Bench(Path(tmp), strategies, settings, RetrievalOptions()) as bench:
-            for conversation in conversations:
+        async with Bench(Path(tmp), chosen, settings) as bench:
+            for conversation in data:
                 key, seq_to_dia = await bench.replay(conversation)
-                questions = conversation.questions[: args.questions or None]
-                asked += len(questions)
-                await bench.ask(conversation, key, seq_to_dia, questions)
-            return report(bench, len(conversations), asked, time.perf_counter() - started)
+                subset = conversation.questions[: questions or None]
+                asked += len(subset)
+                await bench.ask(conversation, key, seq_to_dia, subset)
+            return report(bench, len(data), asked, time.perf_counter() - started)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -523,8 +601,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--questions", type=int, default=0, help="only the first N per conversation"
     )
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument(
+        "--ablation", action="store_true", help="also measure variants of the retrieval options"
+    )
     args = parser.parse_args(argv)
-    figures = asyncio.run(run(args))
+    names = [name.strip() for name in args.strategies.split(",") if name.strip()]
+    try:
+        figures = asyncio.run(
+            measure(
+                Path(args.data),
+                Settings(),
+                names,
+                conversations=args.conversations,
+                questions=args.questions,
+                ablation=args.ablation,
+            )
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"recall: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(figures))
     return 0
 

@@ -80,10 +80,11 @@ class Settings(BaseSettings):
     hot_buffer_ttl_days: float = Field(default=7, gt=0)
     summary_window: int = Field(default=10, ge=1)
     """Turns (a user message and its reply) summarized into one cold document."""
-    retrieval_k: int = Field(default=3, ge=0)
+    retrieval_k: int = Field(default=16, ge=0)
+    """At most this many older summaries contribute lines to a turn's prompt (0: none)."""
     memory_budget_tokens: int = Field(default=512, ge=0)
     """Tokens that summaries (the latest and the relevant lines) may add to a turn's prompt."""
-    retrieval_candidates: int = Field(default=24, ge=1)
+    retrieval_candidates: int = Field(default=32, ge=1)
     """Summaries fetched by vector similarity before hybrid ranking fills the budget."""
     embedding_backend: str = "minilm"
     """``minilm`` (bundled all-MiniLM-L6-v2), ``chroma-default`` (Chroma's ONNX model) or ``openai``."""

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from honeychat import hookimpl
+from honeychat.core.memory.retrieval import RetrievalOptions
 from honeychat.core.memory.service import MemoryService
 from honeychat.core.memory.stores import ColdStore, HotStore, StoreUnavailable
-from honeychat.core.memory.summarizer import SUMMARY_INSTRUCTIONS, Summarizer, render_window
+from honeychat.core.memory.summarizer import Summarizer, llm_summarize_fn
 from honeychat.core.types import ConversationKey, MemoryContext, Role, StoredMessage, Summary
 
 if TYPE_CHECKING:
@@ -69,35 +69,25 @@ class MemoryPlugin:
             summarizer = Summarizer(
                 hot,
                 cold,
-                self._summarize_with(bot),
+                llm_summarize_fn(bot.llm, bot.settings.summarizer_model),
                 window=bot.settings.summary_window_messages,
                 model=bot.settings.summarizer_model,
                 character_name=lambda cid: c.name if (c := bot.characters.get(cid)) else cid,
             )
-        self.service = MemoryService(hot, cold, summarizer)
+        s = bot.settings
+        self.service = MemoryService(
+            hot,
+            cold,
+            summarizer,
+            budget_tokens=s.memory_budget_tokens,
+            options=RetrievalOptions(candidates=s.retrieval_candidates),
+        )
         bot.memory = self.service
 
     @hookimpl
     async def honeychat_shutdown(self, bot: Bot) -> None:
         if self.service is not None:
             await self.service.close()
-
-    @staticmethod
-    def _summarize_with(bot: Bot) -> Any:
-        async def summarize(messages: Sequence[StoredMessage], character_name: str) -> str:
-            assert bot.llm is not None
-            completion = await bot.llm.complete(
-                [
-                    {"role": "system", "content": SUMMARY_INSTRUCTIONS.format(name=character_name)},
-                    {"role": "user", "content": render_window(messages, character_name)},
-                ],
-                model=bot.settings.summarizer_model,
-                max_tokens=300,
-                temperature=0.2,
-            )
-            return completion.text
-
-        return summarize
 
     # The turn
 

@@ -103,16 +103,21 @@ def bm25_scores(
 class RetrievalOptions:
     """How memory is retrieved. The defaults are what ``bench/recall.py`` found best."""
 
-    candidates: int = 24
+    candidates: int = 32
     """Summaries fetched from the cold store by vector similarity."""
     hybrid: bool = True
     """Fuse BM25 over the candidates' lines with the vector ranks."""
     lines: bool = True
     """Fill the budget line by line rather than with whole summaries."""
-    dedupe: float = 0.8
+    dedupe: float = 1.0
     """Skip a line whose word set overlaps a taken line's this much (Jaccard); 1 disables."""
     rrf_k: int = 10
     """The constant of reciprocal rank fusion: smaller trusts top ranks more."""
+    vector_weight: float = 1.0
+    """Weight of the vector rank against the lexical rank in the fusion."""
+    latest_share: float = 0.25
+    """Share of the budget the latest summary may take (its newest lines); 0 leaves it out
+    of the prompt as such, its lines then compete with the other candidates."""
 
 
 @dataclass(slots=True)
@@ -129,6 +134,19 @@ def _jaccard(a: set[str], b: set[str]) -> float:
     if not a or not b:
         return 0.0
     return len(a & b) / len(a | b)
+
+
+def newest_lines(summary: Summary, budget: int, count: TokenCounter) -> tuple[Summary, int]:
+    """``summary`` cut to its newest lines that fit in ``budget``; and their tokens."""
+    kept: list[str] = []
+    used = 0
+    for line in reversed(split_lines(summary.text)):
+        tokens = count(line)
+        if used + tokens > budget:
+            break
+        kept.append(line)
+        used += tokens
+    return replace(summary, text="\n".join(reversed(kept))), used
 
 
 def select(
@@ -157,7 +175,7 @@ def select(
                 units.append(_Unit(d, i, line, terms(line), 0))
 
     for unit in units:
-        unit.score = 1.0 / (options.rrf_k + 1 + unit.doc)
+        unit.score = options.vector_weight / (options.rrf_k + 1 + unit.doc)
     if options.hybrid:
         query_terms = terms(query)
         lexical = bm25_scores(query_terms, [u.terms for u in units])
@@ -196,4 +214,12 @@ def select(
     return result
 
 
-__all__ = ["RetrievalOptions", "TokenCounter", "bm25_scores", "select", "split_lines", "terms"]
+__all__ = [
+    "RetrievalOptions",
+    "TokenCounter",
+    "bm25_scores",
+    "newest_lines",
+    "select",
+    "split_lines",
+    "terms",
+]

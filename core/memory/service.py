@@ -14,7 +14,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from honeychat.core.memory.retrieval import RetrievalOptions, TokenCounter, select, split_lines
+from honeychat.core.memory.retrieval import (
+    RetrievalOptions,
+    TokenCounter,
+    newest_lines,
+    select,
+)
 from honeychat.core.memory.stores import ColdStore, HotStore, StoreUnavailable
 from honeychat.core.memory.summarizer import Summarizer
 from honeychat.core.types import ConversationKey, MemoryContext, Role, StoredMessage, Summary
@@ -170,10 +175,21 @@ class MemoryService:
             return summary.first_seq < oldest_buffered  # a window wholly in the buffer adds nothing
 
         latest_shown = latest if latest is not None and shown(latest) else None
-        pool = [s for s in found if shown(s) and (latest is None or s.doc_id != latest.doc_id)]
         left = budget
-        if left is not None and latest_shown is not None:
-            left = max(0, left - sum(self.count(line) for line in split_lines(latest_shown.text)))
+        if latest_shown is not None and self.options.latest_share <= 0:
+            latest_shown = None  # its lines compete with the other candidates instead
+        elif latest_shown is not None and left is not None:
+            latest_shown, used = newest_lines(
+                latest_shown, int(left * self.options.latest_share), self.count
+            )
+            left -= used
+            if not latest_shown.text:
+                latest_shown = None
+        pool = [
+            s
+            for s in found
+            if shown(s) and (latest_shown is None or latest is None or s.doc_id != latest.doc_id)
+        ]
         relevant = select(pool, query, left, self.count, self.options, max_documents=k)
         return MemoryContext(
             recent=tuple(messages),
