@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from honeychat.core.types import Summary
 
@@ -44,17 +44,26 @@ _STOPWORDS = frozenset(
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
 
 
-def terms(text: str) -> list[str]:
-    """Lower-case content words of ``text``, lightly stemmed, for lexical matching."""
+def terms(text: str) -> tuple[str, ...]:
+    """Lower-case content words of ``text``, lightly stemmed, for lexical matching.
+
+    Cached: the same summary lines come back query after query.
+    """
+    return _terms(text)
+
+
+@lru_cache(maxsize=65536)
+def _terms(text: str) -> tuple[str, ...]:
     out = []
     for word in _WORD.findall(text.lower()):
         word = word.split("'", 1)[0]
         if word in _STOPWORDS or len(word) < 2:
             continue
         out.append(_stem(word))
-    return out
+    return tuple(out)
 
 
+@lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
     # A tiny suffix stripper: enough to match "paints"/"painted"/"painting".
     for suffix in ("ing", "edly", "ed", "es", "s"):
@@ -73,7 +82,7 @@ def split_lines(text: str) -> list[str]:
 
 
 def bm25_scores(
-    query: Sequence[str], documents: Sequence[Sequence[str]], *, k1: float = 1.2, b: float = 0.75
+    query: Sequence[str], documents: Sequence[tuple[str, ...]], *, k1: float = 1.2, b: float = 0.75
 ) -> list[float]:
     """Okapi BM25 of each tokenized document against the tokenized query."""
     n = len(documents)
@@ -81,20 +90,20 @@ def bm25_scores(
         return [0.0] * n
     lengths = [len(doc) for doc in documents]
     average = sum(lengths) / n or 1.0
-    frequency: Counter[str] = Counter()
-    for doc in documents:
-        frequency.update(set(doc))
     wanted = set(query)
+    idf = {}
+    for term in wanted:
+        frequency = sum(1 for doc in documents if term in doc)
+        if frequency:
+            idf[term] = math.log(1.0 + (n - frequency + 0.5) / (frequency + 0.5))
     scores = []
     for doc, length in zip(documents, lengths, strict=True):
-        counts = Counter(term for term in doc if term in wanted)
         score = 0.0
-        for term in wanted:
-            tf = counts.get(term, 0)
-            if not tf:
-                continue
-            idf = math.log(1.0 + (n - frequency[term] + 0.5) / (frequency[term] + 0.5))
-            score += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / average))
+        norm = k1 * (1 - b + b * length / average)
+        for term, weight in idf.items():
+            tf = doc.count(term)
+            if tf:
+                score += weight * tf * (k1 + 1) / (tf + norm)
         scores.append(score)
     return scores
 
@@ -125,7 +134,7 @@ class _Unit:
     doc: int
     line: int
     text: str
-    terms: list[str]
+    terms: tuple[str, ...]
     tokens: int
     score: float = 0.0
 
