@@ -54,7 +54,7 @@ def test_recall_slice_stays_above_its_floor(tmp_path: Path) -> None:
     bench = _bench()
     # No LLM: the stand-in summarizer makes the figures reproducible.
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         data_dir=tmp_path,
         llm_base_url=None,
         openrouter_api_key=None,

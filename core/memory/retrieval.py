@@ -8,9 +8,10 @@ inspector (all through :meth:`MemoryService.recall`):
    line), and every line is scored by reciprocal rank fusion of two ranks:
    its summary's rank by vector similarity, and the line's own BM25 rank
    against the query over the lines of the candidate set;
-3. lines are taken best first while they fit in the budget, skipping
-   near-duplicates of lines already taken; the chosen lines of a summary
-   are returned as that summary, in their original order.
+3. lines are taken best first while they fit in the budget (optionally
+   skipping near-duplicates of taken lines: off by default, it did not
+   change recall); the chosen lines of a summary are returned as that
+   summary, in their original order.
 
 BM25 is computed over the candidate set only, so it needs no index or
 state besides what Chroma returns: several processes sharing one Chroma
