@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+import aiohttp
 from aiohttp import WSMsgType, web
 from slack_sdk.signature import SignatureVerifier
 
@@ -333,3 +334,60 @@ def _blocks(args: dict[str, Any]) -> list[dict[str, Any]]:
         except ValueError:
             return []
     return list(blocks) if isinstance(blocks, list) else []
+
+
+def event_callback(
+    event: dict[str, Any],
+    *,
+    event_id: str = "Ev001",
+    team_id: str = "T123",
+    api_app_id: str = "A123",
+) -> dict[str, Any]:
+    """Wrap an event the way the Events API delivers it (``type: event_callback``)."""
+    return {
+        "token": "legacy-verification-token",
+        "team_id": team_id,
+        "api_app_id": api_app_id,
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": int(time.time()),
+        "authorizations": [{"team_id": team_id, "user_id": "UBOT", "is_bot": True}],
+    }
+
+
+@dataclass(slots=True)
+class Delivery:
+    """What the app answered to one request Slack sent it."""
+
+    status: int
+    body: str
+
+
+async def deliver(
+    url: str,
+    signing_secret: str,
+    body: str,
+    *,
+    content_type: str = "application/json",
+    retry_num: int | None = None,
+    timestamp: int | None = None,
+    signature: str | None = None,
+) -> Delivery:
+    """POST a request to the app as Slack does: signed with the signing secret.
+
+    ``retry_num`` adds Slack's retry headers; ``timestamp`` and ``signature``
+    override the computed ones, to send stale or forged requests.
+    """
+    headers = {"Content-Type": content_type, **sign_request(signing_secret, body, timestamp)}
+    if signature is not None:
+        headers["X-Slack-Signature"] = signature
+    if retry_num is not None:
+        headers["X-Slack-Retry-Num"] = str(retry_num)
+        headers["X-Slack-Retry-Reason"] = "http_timeout"
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.post(url, data=body.encode(), headers=headers) as response,
+    ):
+        return Delivery(status=response.status, body=await response.text())
