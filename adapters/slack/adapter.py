@@ -114,10 +114,15 @@ class SlackAdapter:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE_SECONDS)
-            for task in pending:
-                task.cancel()
+        for task in await self.drain(STOP_GRACE_SECONDS):
+            task.cancel()
+
+    async def drain(self, within: float) -> set[asyncio.Task[None]]:
+        """Wait up to ``within`` seconds for the turns and commands in flight; return the unfinished."""
+        if not self._tasks:
+            return set()
+        _, pending = await asyncio.wait(set(self._tasks), timeout=within)
+        return pending
 
     def web_app(self) -> web.Application:
         """An aiohttp application serving :data:`EVENTS_PATH`, to run alone or mount elsewhere."""
