@@ -56,7 +56,10 @@ def test_person_messages_exclude_bots_edits_and_deletions() -> None:
 
 
 def test_choices_render_as_a_static_select() -> None:
-    reply = Reply("Pick **one**", choices=(Choice("Luna", "character", "luna"), Choice("Max", "character", "max")))
+    reply = Reply(
+        "Pick **one**",
+        choices=(Choice("Luna", "character", "luna"), Choice("Max", "character", "max")),
+    )
     rendered = render_reply(reply)
     assert rendered["text"] == "Pick *one*"
     select = rendered["blocks"][1]["elements"][0]

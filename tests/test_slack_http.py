@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-
 from honeychat.adapters.slack.adapter import EVENTS_PATH, SlackAdapter
 from honeychat.testing.fake_slack import Delivery, FakeSlack, deliver, event_callback
 

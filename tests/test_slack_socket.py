@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-
 from honeychat.adapters.slack.adapter import SlackAdapter
 from honeychat.testing.fake_slack import FakeSlack, event_callback
 
@@ -60,7 +59,7 @@ async def test_socket_mode_event_end_to_end(
         lambda: any(m.text == "Hello over the socket." for m in slack.bot_messages("D1")),
         within=WAIT,
     )
-    # A redelivery of the same event (Slack retries unacked envelopes) is acked but not answered again.
+    # A redelivery of the same event (Slack retries unacked envelopes) is acked, not answered.
     again = await slack.send_envelope(
         "events_api", event_callback(event, event_id="EvSock"), retry_attempt=1
     )

@@ -118,7 +118,7 @@ class SlackAdapter:
             task.cancel()
 
     async def drain(self, within: float) -> set[asyncio.Task[None]]:
-        """Wait up to ``within`` seconds for the turns and commands in flight; return the unfinished."""
+        """Wait up to ``within`` seconds for turns and commands in flight; return the unfinished."""
         if not self._tasks:
             return set()
         _, pending = await asyncio.wait(set(self._tasks), timeout=within)
