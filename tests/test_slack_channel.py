@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+
 from honeychat.adapters.slack.channel import MAX_MRKDWN_LENGTH, SlackChannel
 from honeychat.core.types import Reply, SentMessage
 from honeychat.testing.fake_slack import FakeSlack
-from slack_sdk.web.async_client import AsyncWebClient
 
 
 @pytest.fixture

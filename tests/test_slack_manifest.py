@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+
 from honeychat.adapters.slack.commands import SLASH_COMMAND
 
 MANIFEST = Path(__file__).resolve().parent.parent / "deploy" / "slack-manifest.yaml"

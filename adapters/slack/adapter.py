@@ -8,6 +8,11 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
 from honeychat.adapters.slack.blocks import CHOICE_ACTION_ID, decode_choice, render_reply
 from honeychat.adapters.slack.channel import SlackChannel
 from honeychat.adapters.slack.commands import (
@@ -16,6 +21,7 @@ from honeychat.adapters.slack.commands import (
     command_message,
     parse_subcommand,
     selected_value,
+    slash_names,
     usage,
 )
 from honeychat.adapters.slack.events import (
@@ -25,10 +31,6 @@ from honeychat.adapters.slack.events import (
     is_person_message,
 )
 from honeychat.core.types import IncomingMessage, Reply
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
-from slack_sdk.web.async_client import AsyncWebClient
 
 if TYPE_CHECKING:
     from honeychat.core.bot import Bot
@@ -233,6 +235,11 @@ class SlackAdapter:
         except Exception:
             log.exception("slack command %s failed", name)
             reply = Reply(text=_SORRY, ephemeral=True)
+        reply = Reply(
+            text=slash_names(reply.text, self.bot.commands),
+            choices=reply.choices,
+            ephemeral=reply.ephemeral,
+        )
         try:
             # Slash command answers are private, as is the Slack habit; a pick
             # replaces the menu it came from.

@@ -7,13 +7,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
 from honeychat.adapters.slack.blocks import render_reply
 from honeychat.adapters.slack.mrkdwn import to_mrkdwn
 from honeychat.core.textsplit import split_text
 from honeychat.core.types import ChannelLimits, Reply, SentMessage
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 log = logging.getLogger(__name__)
 

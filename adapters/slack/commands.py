@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from honeychat.adapters.slack.events import PLATFORM, is_direct_channel, user_key
@@ -20,6 +21,19 @@ def parse_subcommand(text: str) -> tuple[str, str]:
     name, _, args = text.strip().partition(" ")
     name = name.lstrip("/").lower()
     return (name or HELP_COMMAND), args.strip()
+
+
+def slash_names(text: str, names: Iterable[str]) -> str:
+    """Rewrite the core's ``/forget`` mentions as Slack's ``/honeychat forget``.
+
+    Slack has one slash command with subcommands, so a ``/help`` in the core's
+    text would point at Slack's own ``/help``.
+    """
+    known = sorted(names, key=len, reverse=True)
+    if not known:
+        return text
+    pattern = re.compile(r"(?<![\w/])/(" + "|".join(map(re.escape, known)) + r")\b")
+    return pattern.sub(lambda m: f"{SLASH_COMMAND} {m.group(1)}", text)
 
 
 def usage(commands: Mapping[str, Any]) -> str:
