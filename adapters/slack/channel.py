@@ -130,7 +130,7 @@ class SlackChannel:
             if response is None:
                 log.info("slack ephemeral reply to %s in %s not delivered", self.user, self.channel)
             # Ephemeral messages cannot be updated: an empty id makes edits no-ops.
-            return _failed(self.channel)
+            return _no_handle(self.channel)
         response = await self.api.call(
             "chat.postMessage",
             lambda: self.client.chat_postMessage(
@@ -138,7 +138,7 @@ class SlackChannel:
             ),
         )
         if response is None:
-            return _failed(self.channel)
+            return _no_handle(self.channel)
         return SentMessage(
             message_id=str(response.get("ts", "")),
             chat_id=str(response.get("channel", self.channel)),
@@ -169,5 +169,5 @@ def _fit(markdown: str) -> list[str]:
     ]
 
 
-def _failed(channel: str) -> SentMessage:
+def _no_handle(channel: str) -> SentMessage:
     return SentMessage(message_id="", chat_id=channel)
