@@ -194,6 +194,24 @@ async def test_bots_edits_deletions_and_own_messages_are_ignored(
             "text": "channel chatter",
             "ts": "1690000000.000302",
         },
+        # A mention inside a DM: its message.im twin is the turn, not this.
+        {
+            "type": "app_mention",
+            "channel": "D1",
+            "user": "U456",
+            "text": "<@UBOT> dm mention",
+            "ts": "1690000000.000303",
+            "team": "T123",
+        },
+        {
+            "type": "app_mention",
+            "channel": "C1",
+            "user": "U9",
+            "bot_id": "B9",
+            "text": "<@UBOT> from a bot",
+            "ts": "1690000000.000304",
+            "team": "T123",
+        },
     ]
     for index, event in enumerate(ignored):
         assert (await send_event(adapter, event, f"EvIgn{index}")).status == 200
