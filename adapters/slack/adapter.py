@@ -76,17 +76,19 @@ class SlackAdapter:
         self.port = settings.slack_port
         """The HTTP port; after :meth:`start` the port actually bound (useful with 0)."""
         base_url = api_url(settings.slack_api_url)
-        self.client = (
-            AsyncWebClient(token=settings.slack_bot_token, base_url=base_url)
-            if base_url
-            else AsyncWebClient(token=settings.slack_bot_token)
-        )
-        self.app = AsyncApp(
-            name="honeychat",
-            client=self.client,
-            signing_secret=settings.slack_signing_secret or "",
-            request_verification_enabled=not self.socket_mode,
-        )
+        common: dict[str, Any] = {
+            "name": "honeychat",
+            "signing_secret": settings.slack_signing_secret or "",
+            "request_verification_enabled": not self.socket_mode,
+        }
+        if base_url:
+            client = AsyncWebClient(token=settings.slack_bot_token, base_url=base_url)
+            self.app = AsyncApp(client=client, **common)
+        else:
+            # Let bolt build its default client (passing one would make bolt warn
+            # whenever SLACK_BOT_TOKEN is also in the environment).
+            self.app = AsyncApp(token=settings.slack_bot_token, **common)
+        self.client: AsyncWebClient = self.app.client
         self._app_token = settings.slack_app_token
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
