@@ -177,7 +177,9 @@ class Settings(BaseSettings):
 
     @property
     def is_openrouter(self) -> bool:
-        return self.llm_endpoint == OPENROUTER_BASE_URL or "openrouter.ai" in (self.llm_endpoint or "")
+        return self.llm_endpoint == OPENROUTER_BASE_URL or "openrouter.ai" in (
+            self.llm_endpoint or ""
+        )
 
     @property
     def summary_window_messages(self) -> int:

@@ -103,7 +103,9 @@ class ConversationKey:
         if len(parts) != 3 or not all(parts):
             raise ValueError(f"not a conversation id: {conversation_id!r}")
         unescape = re.compile(r"%([0-9A-F]{2})")
-        platform, user, character = (unescape.sub(lambda m: chr(int(m.group(1), 16)), p) for p in parts)
+        platform, user, character = (
+            unescape.sub(lambda m: chr(int(m.group(1), 16)), p) for p in parts
+        )
         return cls(platform, user, character)
 
 
@@ -117,7 +119,12 @@ class StoredMessage:
     at: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "role": self.role.value, "text": self.text, "at": self.at.isoformat()}
+        return {
+            "seq": self.seq,
+            "role": self.role.value,
+            "text": self.text,
+            "at": self.at.isoformat(),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StoredMessage:
