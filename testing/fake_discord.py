@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +33,23 @@ _snowflakes = itertools.count(1_100_000_000_000_000_000)
 # Gateway opcodes (https://discord.com/developers/docs/topics/opcodes-and-status-codes)
 OP_DISPATCH, OP_HEARTBEAT, OP_IDENTIFY, OP_RESUME = 0, 1, 2, 6
 OP_INVALID_SESSION, OP_HELLO, OP_HEARTBEAT_ACK = 9, 10, 11
+
+
+def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    # Exactly "application/json" (no charset), as Discord sends and discord.py checks.
+    return web.Response(
+        body=json.dumps(data).encode(),
+        status=status,
+        headers={**(headers or {}), "Content-Type": "application/json"},
+    )
+
+
+def _member(user: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A guild member object (``user`` is omitted inside MESSAGE_CREATE)."""
+    data: dict[str, Any] = {"roles": [], "joined_at": _now(), "deaf": False, "mute": False, "flags": 0}
+    if user is not None:
+        data["user"] = user
+    return data
 
 
 def snowflake() -> str:
@@ -54,6 +72,8 @@ class RecordedRequest:
     json: Any
     headers: dict[str, str]
     status: int = 200
+    at: float = field(default_factory=time.monotonic)
+    """``time.monotonic()`` when the request arrived."""
 
 
 @dataclass
@@ -233,9 +253,7 @@ class FakeDiscord:
                     },
                 }
             ],
-            "members": [
-                {"user": self.bot_user, "roles": [], "joined_at": _now(), "deaf": False, "mute": False}
-            ],
+            "members": [_member(self.bot_user)],
         }
 
     def message_payload(
@@ -272,7 +290,7 @@ class FakeDiscord:
         }
         if guild:
             data["guild_id"] = self.guild_id
-            data["member"] = {"roles": [], "joined_at": _now(), "deaf": False, "mute": False}
+            data["member"] = _member()
         if referenced is not None:
             data["message_reference"] = {
                 "message_id": referenced["id"],
@@ -345,14 +363,7 @@ class FakeDiscord:
             data["guild_id"] = self.guild_id
             data["guild_locale"] = "en-US"
             data["channel"] = {"id": channel_id, "type": 0, "guild_id": self.guild_id, "name": "general"}
-            data["member"] = {
-                "user": author,
-                "roles": [],
-                "joined_at": _now(),
-                "deaf": False,
-                "mute": False,
-                "permissions": str((1 << 41) - 1),
-            }
+            data["member"] = {**_member(author), "permissions": str((1 << 41) - 1)}
         if command is not None:
             data["type"] = 2
             synced = next((c for c in self.commands if c["name"] == command), None)
@@ -413,6 +424,14 @@ class FakeDiscord:
         """Recorded requests with ``method`` whose path matches the regex (full match)."""
         pattern = re.compile(path_pattern)
         return [r for r in self.requests if r.method == method.upper() and pattern.fullmatch(r.path)]
+
+    def texts_in(self, channel_id: str) -> list[str]:
+        """Current text of every message the bot posted in a channel (not interaction replies)."""
+        return [
+            m["content"]
+            for m in self.messages.values()
+            if m["channel_id"] == channel_id and "webhook_id" not in m
+        ]
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
         """Wait until ``predicate()`` is truthy (re-checked on every request or event); return it."""
@@ -518,7 +537,7 @@ class FakeDiscord:
     def _scripted_failure(self, record: RecordedRequest) -> web.Response | None:
         channel = re.match(r"/channels/(\d+)/", record.path)
         if channel and channel.group(1) in self._forbidden_channels and record.method != "GET":
-            return web.json_response({"message": "Missing Permissions", "code": 50013}, status=403)
+            return _json({"message": "Missing Permissions", "code": 50013}, status=403)
         for failure in self._failures:
             if failure.times > 0 and failure.method == record.method and failure.pattern.fullmatch(record.path):
                 failure.times -= 1
@@ -539,8 +558,8 @@ class FakeDiscord:
                         "retry_after": failure.retry_after,
                         "global": failure.is_global,
                     }
-                    return web.json_response(body, status=429, headers=headers)
-                return web.json_response({"message": "scripted failure", "code": 0}, status=failure.status)
+                    return _json(body, status=429, headers=headers)
+                return _json({"message": "scripted failure", "code": 0}, status=failure.status)
         return None
 
     async def _route(self, r: RecordedRequest) -> web.Response:
@@ -552,11 +571,11 @@ class FakeDiscord:
             "X-RateLimit-Bucket": "fakebucket",
         }
         if m == "GET" and p == "/users/@me":
-            return web.json_response(self.bot_user)
+            return _json(self.bot_user)
         if m == "GET" and p == "/oauth2/applications/@me":
-            return web.json_response(self._application())
+            return _json(self._application())
         if m == "GET" and p in ("/gateway", "/gateway/bot"):
-            return web.json_response(
+            return _json(
                 {
                     "url": self.gateway_url,
                     "shards": 1,
@@ -573,20 +592,20 @@ class FakeDiscord:
                 {**cmd, "id": snowflake(), "application_id": match.group(1), "version": snowflake()}
                 for cmd in r.json
             ]
-            return web.json_response(self.commands)
+            return _json(self.commands)
         if m == "POST" and (match := re.fullmatch(r"/channels/(\d+)/typing", p)):
             return web.Response(status=204)
         if m == "POST" and (match := re.fullmatch(r"/channels/(\d+)/messages", p)):
-            return web.json_response(self._store_message(match.group(1), r.json), headers=ok_headers)
+            return _json(self._store_message(match.group(1), r.json), headers=ok_headers)
         if m == "PATCH" and (match := re.fullmatch(r"/channels/(\d+)/messages/(\d+)", p)):
             return self._edit_message(match.group(2), r.json, ok_headers)
         if m == "POST" and (match := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", p)):
-            return web.json_response(self._interaction_callback(match.group(1), r.json))
+            return _json(self._interaction_callback(match.group(1), r.json))
         if m == "POST" and (match := re.fullmatch(r"/webhooks/(\d+)/([^/]+)", p)):
-            return web.json_response(self._store_message(self.channel_id, r.json, webhook=True))
+            return _json(self._store_message(self.channel_id, r.json, webhook=True))
         if m == "PATCH" and (match := re.fullmatch(r"/webhooks/(\d+)/([^/]+)/messages/([^/]+)", p)):
             return self._edit_message(match.group(3), r.json, ok_headers)
-        return web.json_response({"message": "404: Not Found", "code": 0}, status=404)
+        return _json({"message": "404: Not Found", "code": 0}, status=404)
 
     def _application(self) -> dict[str, Any]:
         return {
@@ -619,13 +638,13 @@ class FakeDiscord:
             message_id = self._last_original or ""
         message = self.messages.get(message_id)
         if message is None:
-            return web.json_response({"message": "Unknown Message", "code": 10008}, status=404)
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
         if "content" in body:
             message["content"] = body["content"]
         if "components" in body:
             message["components"] = body["components"] or []
         message["edited_timestamp"] = _now()
-        return web.json_response(message, headers=headers)
+        return _json(message, headers=headers)
 
     def _interaction_callback(self, interaction_id: str, body: dict[str, Any]) -> dict[str, Any]:
         data = body.get("data") or {}

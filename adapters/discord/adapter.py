@@ -76,7 +76,7 @@ class DiscordAdapter:
     # Lifecycle
 
     async def start(self) -> None:
-        """Log in, sync slash commands and connect; return once the gateway is READY.
+        """Log in, sync slash commands and connect; return once the gateway sent READY.
 
         Raises :class:`DiscordStartupError` with one clear sentence when Discord
         refuses (bad token, Message Content intent not enabled).
@@ -87,6 +87,7 @@ class DiscordAdapter:
             on_component=self._on_component,
             on_setup=self._setup,
         )
+        self._client.event(self.on_connect)
         self._client.event(self.on_ready)
         self._task = asyncio.create_task(self._run(), name="discord-client")
         ready = asyncio.create_task(self._ready.wait())
@@ -100,10 +101,14 @@ class DiscordAdapter:
             log.warning("Discord gateway not ready after %.0f s; still trying in the background", READY_TIMEOUT)
         self._task.add_done_callback(self._client_ended)
 
-    async def on_ready(self) -> None:
-        user = self.client.user
-        log.info("Discord connected as %s (id %s)", user, user.id if user else "?")
+    async def on_connect(self) -> None:
+        """The gateway accepted us (READY): events flow from now on."""
         self._ready.set()
+
+    async def on_ready(self) -> None:
+        """discord.py finished loading the guilds it was told about."""
+        user = self.client.user
+        log.info("Discord ready as %s (id %s)", user, user.id if user else "?")
 
     async def _run(self) -> None:
         # Interaction responses go through discord.py's webhook transport, which
