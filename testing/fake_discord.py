@@ -46,7 +46,13 @@ def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None
 
 def _member(user: dict[str, Any] | None = None) -> dict[str, Any]:
     """A guild member object (``user`` is omitted inside MESSAGE_CREATE)."""
-    data: dict[str, Any] = {"roles": [], "joined_at": _now(), "deaf": False, "mute": False, "flags": 0}
+    data: dict[str, Any] = {
+        "roles": [],
+        "joined_at": _now(),
+        "deaf": False,
+        "mute": False,
+        "flags": 0,
+    }
     if user is not None:
         data["user"] = user
     return data
@@ -116,6 +122,7 @@ class FakeDiscord:
         self.commands: list[dict[str, Any]] = []
         """Application commands as last synced."""
         self.identifies = 0
+        self.identify_payloads: list[dict[str, Any]] = []
         self.resumes = 0
         self.heartbeats = 0
         self._failures: list[_Failure] = []
@@ -141,9 +148,8 @@ class FakeDiscord:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        addresses = self._runner.addresses
+        self.port = int(addresses[0][1])
 
     async def stop(self) -> None:
         if self._ws is not None and not self._ws.closed:
@@ -353,7 +359,10 @@ class FakeDiscord:
             "app_permissions": str((1 << 41) - 1),
             "locale": "en-US",
             "entitlements": [],
-            "authorizing_integration_owners": {"0": self.guild_id} if not dm else {"1": author["id"]},
+            "attachment_size_limit": 8 * 1024 * 1024,
+            "authorizing_integration_owners": {"0": self.guild_id}
+            if not dm
+            else {"1": author["id"]},
             "context": 1 if dm else 0,
         }
         if dm:
@@ -362,7 +371,12 @@ class FakeDiscord:
         else:
             data["guild_id"] = self.guild_id
             data["guild_locale"] = "en-US"
-            data["channel"] = {"id": channel_id, "type": 0, "guild_id": self.guild_id, "name": "general"}
+            data["channel"] = {
+                "id": channel_id,
+                "type": 0,
+                "guild_id": self.guild_id,
+                "name": "general",
+            }
             data["member"] = {**_member(author), "permissions": str((1 << 41) - 1)}
         if command is not None:
             data["type"] = 2
@@ -411,7 +425,9 @@ class FakeDiscord:
     ) -> None:
         """Make the next ``times`` requests matching ``method`` and the regex fail with ``status``."""
         self._failures.append(
-            _Failure(method.upper(), re.compile(path_pattern), status, times, retry_after, is_global)
+            _Failure(
+                method.upper(), re.compile(path_pattern), status, times, retry_after, is_global
+            )
         )
 
     def forbid_channel(self, channel_id: str) -> None:
@@ -423,7 +439,16 @@ class FakeDiscord:
     def requests_matching(self, method: str, path_pattern: str) -> list[RecordedRequest]:
         """Recorded requests with ``method`` whose path matches the regex (full match)."""
         pattern = re.compile(path_pattern)
-        return [r for r in self.requests if r.method == method.upper() and pattern.fullmatch(r.path)]
+        return [
+            r for r in self.requests if r.method == method.upper() and pattern.fullmatch(r.path)
+        ]
+
+    def interaction_response(self, interaction_id: str) -> dict[str, Any] | None:
+        """The message an interaction's callback created, if any."""
+        return next(
+            (m for m in self.messages.values() if m.get("interaction_callback") == interaction_id),
+            None,
+        )
 
     def texts_in(self, channel_id: str) -> list[str]:
         """Current text of every message the bot posted in a channel (not interaction replies)."""
@@ -473,6 +498,7 @@ class FakeDiscord:
 
     async def _identify(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
         self.identifies += 1
+        self.identify_payloads.append(data)
         if data.get("intents", 0) & MESSAGE_CONTENT_INTENT and not self.message_content_allowed:
             await ws.close(code=4014, message=b"Disallowed intent(s).")
             return
@@ -539,7 +565,11 @@ class FakeDiscord:
         if channel and channel.group(1) in self._forbidden_channels and record.method != "GET":
             return _json({"message": "Missing Permissions", "code": 50013}, status=403)
         for failure in self._failures:
-            if failure.times > 0 and failure.method == record.method and failure.pattern.fullmatch(record.path):
+            if (
+                failure.times > 0
+                and failure.method == record.method
+                and failure.pattern.fullmatch(record.path)
+            ):
                 failure.times -= 1
                 if failure.status == 429:
                     headers = {
@@ -625,7 +655,9 @@ class FakeDiscord:
     def _store_message(
         self, channel_id: str, body: dict[str, Any], *, webhook: bool = False
     ) -> dict[str, Any]:
-        message = self.message_payload(channel_id, self.bot_user, body.get("content") or "", guild=True)
+        message = self.message_payload(
+            channel_id, self.bot_user, body.get("content") or "", guild=True
+        )
         message["components"] = body.get("components") or []
         message["flags"] = body.get("flags") or 0
         if webhook:
@@ -633,7 +665,9 @@ class FakeDiscord:
         self.messages[message["id"]] = message
         return message
 
-    def _edit_message(self, message_id: str, body: dict[str, Any], headers: dict[str, str]) -> web.Response:
+    def _edit_message(
+        self, message_id: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> web.Response:
         if message_id == "@original":
             message_id = self._last_original or ""
         message = self.messages.get(message_id)
@@ -654,7 +688,9 @@ class FakeDiscord:
             message["interaction_callback"] = interaction_id
             self._last_original = message["id"]
             result["interaction"]["response_message_id"] = message["id"]
-            result["interaction"]["response_message_ephemeral"] = bool((data.get("flags") or 0) & 64)
+            result["interaction"]["response_message_ephemeral"] = bool(
+                (data.get("flags") or 0) & 64
+            )
             result["resource"] = {"type": body["type"], "message": message}
         elif body.get("type") == 5:
             message = self._store_message(self.channel_id, {"content": ""}, webhook=True)

@@ -7,6 +7,7 @@ the answer comes back to the fake's REST API, where it is recorded.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import Any
 
@@ -50,7 +51,9 @@ async def test_guild_answers_mentions_only(bot_factory: Any) -> None:
 async def test_reply_to_the_bot_counts_as_addressing_it(bot_factory: Any) -> None:
     async with discord_rig(bot_factory) as rig:
         carol = rig.fake.user("carol")
-        earlier = rig.fake.message_payload(rig.fake.channel_id, rig.fake.bot_user, "How was your day?")
+        earlier = rig.fake.message_payload(
+            rig.fake.channel_id, rig.fake.bot_user, "How was your day?"
+        )
         rig.llm.script(["Glad to hear it!"])
         await rig.fake.send_message(carol, "pretty good", referenced=earlier)
         await rig.until(lambda: rig.fake.texts_in(rig.fake.channel_id) == ["Glad to hear it!"])
@@ -61,8 +64,12 @@ async def test_answers_inside_the_thread(bot_factory: Any) -> None:
         dave = rig.fake.user("dave")
         me = rig.fake.bot_user
         rig.llm.script(["Replying in the thread."])
-        await rig.fake.send_message(dave, f"<@{me['id']}> hello", channel_id=rig.fake.thread_id, mentions=[me])
-        await rig.until(lambda: rig.fake.texts_in(rig.fake.thread_id) == ["Replying in the thread."])
+        await rig.fake.send_message(
+            dave, f"<@{me['id']}> hello", channel_id=rig.fake.thread_id, mentions=[me]
+        )
+        await rig.until(
+            lambda: rig.fake.texts_in(rig.fake.thread_id) == ["Replying in the thread."]
+        )
         assert rig.posts(rig.fake.channel_id) == []
 
 
@@ -75,7 +82,9 @@ async def test_allowed_channels(bot_factory: Any) -> None:
         await rig.fake.send_message(
             erin, f"<@{me['id']}> hi", channel_id=rig.fake.other_channel_id, mentions=[me]
         )
-        await rig.fake.send_message(erin, f"<@{me['id']}> hi", channel_id=rig.fake.thread_id, mentions=[me])
+        await rig.fake.send_message(
+            erin, f"<@{me['id']}> hi", channel_id=rig.fake.thread_id, mentions=[me]
+        )
         await rig.until(lambda: rig.fake.texts_in(rig.fake.thread_id))
         assert rig.posts(rig.fake.other_channel_id) == []
         assert len(rig.llm.chat_requests) == 1
@@ -123,7 +132,7 @@ async def test_streaming_edits_are_throttled_and_final_text_exact(bot_factory: A
         assert edits[-1].json["content"] == final
         # Streaming edits (all but the final one) keep Discord's pace: >= 1 s apart.
         times = [posts[0].at] + [e.at for e in edits[:-1]]
-        assert all(b - a >= 0.95 for a, b in zip(times, times[1:], strict=False))
+        assert all(b - a >= 0.95 for a, b in itertools.pairwise(times))
 
 
 async def test_long_reply_is_split_without_breaking_code(bot_factory: Any) -> None:
@@ -142,9 +151,9 @@ async def test_long_reply_is_split_without_breaking_code(bot_factory: Any) -> No
         texts = await rig.until(done)
         assert all(len(t) <= 2000 for t in texts)
         assert all(t.count("```") % 2 == 0 for t in texts)
-        assert "".join(texts).replace("```\n```python\n", "").replace(" ", "").replace("\n", "") == (
-            text.replace(" ", "").replace("\n", "")
-        )
+        assert "".join(texts).replace("```\n```python\n", "").replace(" ", "").replace(
+            "\n", ""
+        ) == (text.replace(" ", "").replace("\n", ""))
 
 
 async def test_attachment_without_text_gets_a_graceful_answer(bot_factory: Any) -> None:
@@ -177,7 +186,9 @@ async def test_rate_limit_is_retried_by_discord_py_and_logged(
         assert any("rate limited" in r.getMessage() for r in caplog.records)
 
 
-async def test_forbidden_channel_is_logged_once(bot_factory: Any, caplog: pytest.LogCaptureFixture) -> None:
+async def test_forbidden_channel_is_logged_once(
+    bot_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, logger="honeychat.adapters.discord")
     async with discord_rig(bot_factory) as rig:
         me = rig.fake.bot_user
@@ -187,7 +198,9 @@ async def test_forbidden_channel_is_logged_once(bot_factory: Any, caplog: pytest
         for attempt in (1, 2):
             await rig.fake.send_message(user, f"<@{me['id']}> hi {attempt}", mentions=[me])
             await rig.until(lambda n=attempt: len(rig.llm.chat_requests) >= n)
-            await rig.until(lambda n=attempt: len([r for r in rig.posts(channel) if r.status == 403]) >= n)
+            await rig.until(
+                lambda n=attempt: len([r for r in rig.posts(channel) if r.status == 403]) >= n
+            )
         await rig.adapter.stop()  # waits for in-flight turns
         refusals = [r for r in caplog.records if "refused" in r.getMessage()]
         assert len(refusals) == 1

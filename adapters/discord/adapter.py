@@ -91,14 +91,19 @@ class DiscordAdapter:
         self._client.event(self.on_ready)
         self._task = asyncio.create_task(self._run(), name="discord-client")
         ready = asyncio.create_task(self._ready.wait())
-        done, _ = await asyncio.wait({self._task, ready}, timeout=READY_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {self._task, ready}, timeout=READY_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+        )
         ready.cancel()
         if self._task in done:
             error = self._task.exception() or RuntimeError("the Discord client stopped")
             await self._client.close()
             raise DiscordStartupError(explain_startup_failure(error)) from error
         if not done:
-            log.warning("Discord gateway not ready after %.0f s; still trying in the background", READY_TIMEOUT)
+            log.warning(
+                "Discord gateway not ready after %.0f s; still trying in the background",
+                READY_TIMEOUT,
+            )
         self._task.add_done_callback(self._client_ended)
 
     async def on_connect(self) -> None:
@@ -171,8 +176,10 @@ class DiscordAdapter:
 
     async def _on_component(self, interaction: discord.Interaction) -> None:
         """A click on one of our buttons or select menus: run the chosen command."""
-        data = interaction.data or {}
-        picked = parse_custom_id(str(data.get("custom_id", "")), list(data.get("values", [])))  # type: ignore[arg-type]
+        data: dict[str, Any] = dict(interaction.data or {})
+        picked = parse_custom_id(
+            str(data.get("custom_id", "")), [str(v) for v in data.get("values", [])]
+        )
         if picked is None or await self._refused(interaction):
             return
         command, value = picked
@@ -187,7 +194,9 @@ class DiscordAdapter:
         """Dedupe a replayed interaction, and refuse channels outside the allow-list."""
         if await self._seen(f"interaction:{interaction.id}"):
             return True
-        if interaction.guild_id is not None and not channel_allowed(interaction.channel, self._allowed):
+        if interaction.guild_id is not None and not channel_allowed(
+            interaction.channel, self._allowed
+        ):
             await respond(interaction, Reply(NOT_HERE, ephemeral=True))
             return True
         return False
@@ -197,7 +206,9 @@ class DiscordAdapter:
             return await self.bot.seen_before(PLATFORM, event_id)
         except Exception:
             # Answering twice is better than never answering while Redis is down.
-            log.warning("dedupe check failed for Discord event %s; handling it", event_id, exc_info=True)
+            log.warning(
+                "dedupe check failed for Discord event %s; handling it", event_id, exc_info=True
+            )
             return False
 
     async def _track(self, work: Awaitable[Any]) -> None:

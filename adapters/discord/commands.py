@@ -36,7 +36,9 @@ def _choice_pairs(bot: "Bot", command: Command) -> list[tuple[str, str]]:
     return [(label[:100], value[:100]) for label, value in command.arg_choices(bot)]
 
 
-def build_slash_command(bot: "Bot", command: Command, run: SlashRunner) -> app_commands.Command[Any, ..., Any]:
+def build_slash_command(
+    bot: "Bot", command: Command, run: SlashRunner
+) -> app_commands.Command[Any, ..., Any]:
     """One app command for a core command; its callback calls ``run``."""
     name = command.name
 
@@ -46,7 +48,10 @@ def build_slash_command(bot: "Bot", command: Command, run: SlashRunner) -> app_c
             await run(interaction, name, "")
 
         return app_commands.Command(
-            name=name, description=_description(command.description), callback=plain, allowed_contexts=_CONTEXTS
+            name=name,
+            description=_description(command.description),
+            callback=plain,
+            allowed_contexts=_CONTEXTS,
         )
 
     async def with_arg(interaction: discord.Interaction, arg: str | None = None) -> None:
@@ -57,24 +62,38 @@ def build_slash_command(bot: "Bot", command: Command, run: SlashRunner) -> app_c
     app_commands.describe(arg=arg_name.replace("_", " "))(with_arg)
     pairs = _choice_pairs(bot, command)
     if 0 < len(pairs) <= MAX_CHOICES:
-        app_commands.choices(arg=[app_commands.Choice(name=label, value=value) for label, value in pairs])(
-            with_arg
-        )
-    slash = app_commands.Command(
-        name=name, description=_description(command.description), callback=with_arg, allowed_contexts=_CONTEXTS
+        app_commands.choices(
+            arg=[app_commands.Choice(name=label, value=value) for label, value in pairs]
+        )(with_arg)
+    slash: app_commands.Command[Any, ..., Any] = app_commands.Command(
+        name=name,
+        description=_description(command.description),
+        callback=with_arg,
+        allowed_contexts=_CONTEXTS,
     )
     if len(pairs) > MAX_CHOICES:
 
-        async def complete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        async def complete(
+            interaction: discord.Interaction, current: str
+        ) -> list[app_commands.Choice[str]]:
             needle = current.lower()
-            matches = [(label, value) for label, value in _choice_pairs(bot, command) if needle in label.lower()]
-            return [app_commands.Choice(name=label, value=value) for label, value in matches[:MAX_CHOICES]]
+            matches = [
+                (label, value)
+                for label, value in _choice_pairs(bot, command)
+                if needle in label.lower()
+            ]
+            return [
+                app_commands.Choice(name=label, value=value)
+                for label, value in matches[:MAX_CHOICES]
+            ]
 
         slash.autocomplete("arg")(complete)
     return slash
 
 
-def install_commands(tree: app_commands.CommandTree[Any], bot: "Bot", run: SlashRunner) -> list[str]:
+def install_commands(
+    tree: app_commands.CommandTree[Any], bot: "Bot", run: SlashRunner
+) -> list[str]:
     """Add one slash command per core command to ``tree``; returns their names."""
     names = []
     for command in bot.commands.values():

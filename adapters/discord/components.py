@@ -32,7 +32,9 @@ def choices_view(choices: tuple[Choice, ...]) -> discord.ui.View | None:
     """A view with one button per choice, or a select menu for many; None without choices."""
     usable = [c for c in choices if len(PREFIX + _encode(c)) <= _ID_LIMIT]
     if len(usable) < len(choices):
-        log.warning("dropped %d choice(s) whose value is too long for Discord", len(choices) - len(usable))
+        log.warning(
+            "dropped %d choice(s) whose value is too long for Discord", len(choices) - len(usable)
+        )
     if not usable:
         return None
     view = discord.ui.View(timeout=None)
@@ -45,14 +47,19 @@ def choices_view(choices: tuple[Choice, ...]) -> discord.ui.View | None:
             seen.add(custom_id)
             view.add_item(
                 discord.ui.Button(
-                    label=choice.label[:80], custom_id=custom_id, style=discord.ButtonStyle.secondary
+                    label=choice.label[:80],
+                    custom_id=custom_id,
+                    style=discord.ButtonStyle.secondary,
                 )
             )
     else:
         options = [
-            discord.SelectOption(label=c.label[:100], value=_encode(c)) for c in usable[:MAX_OPTIONS]
+            discord.SelectOption(label=c.label[:100], value=_encode(c))
+            for c in usable[:MAX_OPTIONS]
         ]
-        view.add_item(discord.ui.Select(custom_id=SELECT_ID, options=options, placeholder="Choose…"))
+        view.add_item(
+            discord.ui.Select(custom_id=SELECT_ID, options=options, placeholder="Choose…")
+        )
     # A stopped view is sent as plain components and never stored by discord.py.
     view.stop()
     return view

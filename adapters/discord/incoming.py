@@ -14,7 +14,11 @@ _ANSWERABLE_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 
 def is_from_bot(message: discord.Message) -> bool:
     """Whether a bot, a webhook or the system wrote the message (we never answer those)."""
-    return message.author.bot or message.webhook_id is not None or message.type not in _ANSWERABLE_TYPES
+    return (
+        message.author.bot
+        or message.webhook_id is not None
+        or message.type not in _ANSWERABLE_TYPES
+    )
 
 
 def channel_allowed(channel: object, allowed: list[str]) -> bool:
@@ -35,7 +39,9 @@ def _mentions_me(message: discord.Message, me: discord.abc.User) -> bool:
     if any(user.id == me.id for user in message.mentions):
         return True
     # Mentioning the bot's own managed role counts as mentioning the bot.
-    return any(role.tags is not None and role.tags.bot_id == me.id for role in message.role_mentions)
+    return any(
+        role.tags is not None and role.tags.bot_id == me.id for role in message.role_mentions
+    )
 
 
 def _replies_to_me(message: discord.Message, me: discord.abc.User) -> bool:
@@ -62,7 +68,9 @@ def _attachment(item: discord.Attachment) -> Attachment:
         kind = "audio"
     else:
         kind = "file"
-    return Attachment(kind=kind, name=item.filename, mime_type=item.content_type, size=item.size, url=item.url)
+    return Attachment(
+        kind=kind, name=item.filename, mime_type=item.content_type, size=item.size, url=item.url
+    )
 
 
 def to_incoming(message: discord.Message, me: discord.abc.User) -> IncomingMessage:

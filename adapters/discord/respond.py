@@ -50,7 +50,9 @@ async def respond(interaction: discord.Interaction, reply: Reply, *, update: boo
     try:
         for index, chunk in enumerate(chunks):
             last = index == len(chunks) - 1
-            await _send_part(interaction, chunk, reply.ephemeral, view if last else None, update and index == 0)
+            await _send_part(
+                interaction, chunk, reply.ephemeral, view if last else None, update and index == 0
+            )
     except discord.HTTPException as error:
         log.warning("answering interaction %s failed: %s", interaction.id, error)
 
@@ -73,9 +75,13 @@ async def _send_part(
                 text, ephemeral=ephemeral, view=view, allowed_mentions=NO_MENTIONS
             )
         else:
-            await interaction.response.send_message(text, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS)
+            await interaction.response.send_message(
+                text, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS
+            )
         return
     if view is not None:
-        await interaction.followup.send(text, ephemeral=ephemeral, view=view, allowed_mentions=NO_MENTIONS)
+        await interaction.followup.send(
+            text, ephemeral=ephemeral, view=view, allowed_mentions=NO_MENTIONS
+        )
     else:
         await interaction.followup.send(text, ephemeral=ephemeral, allowed_mentions=NO_MENTIONS)
