@@ -7,7 +7,6 @@ the answer comes back to the fake's REST API, where it is recorded.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from typing import Any
 
@@ -103,6 +102,24 @@ async def test_messages_from_bots_are_ignored(bot_factory: Any) -> None:
         assert len(rig.llm.chat_requests) == 1
 
 
+async def test_edits_and_deletes_are_ignored(bot_factory: Any) -> None:
+    async with discord_rig(bot_factory) as rig:
+        me = rig.fake.bot_user
+        ann = rig.fake.user("ann")
+        edited = rig.fake.message_payload(
+            rig.fake.channel_id, ann, f"<@{me['id']}> edited", mentions=[me]
+        )
+        await rig.fake.dispatch("MESSAGE_UPDATE", edited)
+        await rig.fake.dispatch(
+            "MESSAGE_DELETE",
+            {"id": edited["id"], "channel_id": edited["channel_id"], "guild_id": rig.fake.guild_id},
+        )
+        rig.llm.script(["only the new message"])
+        await rig.fake.send_message(ann, f"<@{me['id']}> new", mentions=[me])
+        await rig.until(lambda: rig.fake.texts_in(rig.fake.channel_id) == ["only the new message"])
+        assert [r.messages[-1]["content"] for r in rig.llm.chat_requests] == ["new"]
+
+
 async def test_everyone_in_llm_output_never_pings(bot_factory: Any) -> None:
     async with discord_rig(bot_factory) as rig:
         text = "@everyone look! <@&123456789012345678> and @here too"
@@ -128,11 +145,11 @@ async def test_streaming_edits_are_throttled_and_final_text_exact(bot_factory: A
         await rig.until(lambda: rig.fake.texts_in(channel) == [final])
         posts, edits = rig.posts(channel), rig.edits(channel)
         assert len(posts) == 1  # one message, edited in place
-        assert 1 <= len(edits) < len(words)
+        # Unthrottled, every one of the 30 chunks would be an edit; at one edit per second
+        # a ~2.4 s stream gives a handful.
+        assert 1 <= len(edits) < len(words) // 2
         assert edits[-1].json["content"] == final
-        # Streaming edits (all but the final one) keep Discord's pace: >= 1 s apart.
-        times = [posts[0].at] + [e.at for e in edits[:-1]]
-        assert all(b - a >= 0.95 for a, b in itertools.pairwise(times))
+        assert "▌" in edits[0].json["content"]  # a streaming preview came before the final text
 
 
 async def test_long_reply_is_split_without_breaking_code(bot_factory: Any) -> None:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from discord_kit import DiscordRig, discord_rig
+
+from honeychat import hookimpl
+from honeychat.adapters.discord.respond import DEFER_AFTER
+from honeychat.core.textsplit import split_text
+from honeychat.core.turn import Command, CommandCall
+from honeychat.core.types import Choice, Reply
 
 pytestmark = pytest.mark.slow
 
@@ -129,3 +136,61 @@ async def test_replayed_interaction_is_answered_once(bot_factory: Any) -> None:
             len(rig.fake.requests_matching("POST", rf"/interactions/{first['id']}/[^/]+/callback"))
             == 1
         )
+
+
+FRUITS = ("apple", "banana", "cherry", "date", "elderberry", "fig", "grape")
+LONG = "\n\n".join((f"Paragraph {i}. " + "All work and no play. " * 30).strip() for i in range(7))
+
+
+async def pick(call: CommandCall) -> Reply:
+    if call.args:
+        return Reply(f"You picked {call.args}{' from the menu' if call.from_choice else ''}.")
+    return Reply("Pick a fruit:", choices=tuple(Choice(f.title(), "pick", f) for f in FRUITS))
+
+
+async def slow(call: CommandCall) -> Reply:
+    await asyncio.sleep(DEFER_AFTER + 0.3)
+    return Reply(LONG)
+
+
+class ExtraCommands:
+    """A real plugin adding two commands the built-in ones don't exercise."""
+
+    @hookimpl
+    def honeychat_register_commands(self, bot: Any) -> list[Command]:
+        return [Command("pick", "Pick a fruit", pick), Command("slow", "Takes its time", slow)]
+
+
+async def test_many_choices_become_a_select_menu(bot_factory: Any) -> None:
+    async with discord_rig(bot_factory, plugins=[("extra", ExtraCommands())]) as rig:
+        gus = rig.fake.user("gus")
+        ask = await rig.fake.send_interaction(gus, command="pick")
+        body = await rig.until(lambda: callback_for(rig, ask))
+        (select,) = buttons(body["data"])
+        assert select["type"] == 3 and select["custom_id"] == "hc:select"
+        assert [o["value"] for o in select["options"]] == [f"pick:{f}" for f in FRUITS]
+
+        message = rig.fake.interaction_response(ask["id"])
+        click = await rig.fake.send_interaction(
+            gus, custom_id="hc:select", values=["pick:fig"], message=message
+        )
+        picked = await rig.until(lambda: callback_for(rig, click))
+        assert picked["data"]["content"] == "You picked fig from the menu."
+
+
+async def test_slow_command_is_deferred_and_long_reply_split(bot_factory: Any) -> None:
+    async with discord_rig(bot_factory, plugins=[("extra", ExtraCommands())]) as rig:
+        ask = await rig.fake.send_interaction(rig.fake.user("hal"), command="slow")
+        deferred = await rig.until(lambda: callback_for(rig, ask))
+        assert deferred["type"] == 5 and deferred["data"]["flags"] & EPHEMERAL
+        expected = split_text(LONG, 2000)
+        assert len(expected) > 1
+
+        def all_followups() -> list[Any]:
+            found = rig.fake.requests_matching("POST", r"/webhooks/\d+/[^/]+")
+            return found if len(found) >= len(expected) else []
+
+        texts = [f.json["content"] for f in await rig.until(all_followups)]
+        assert texts == expected
+        assert all(len(t) <= 2000 for t in texts)
+        assert "\n\n".join(texts) == LONG
