@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from discord_kit import discord_rig
 
 from honeychat.adapters.discord import DiscordAdapter, DiscordStartupError
 from honeychat.adapters.discord.transport import UrlRewriter
+from honeychat.core.runner import run_adapters
 from honeychat.testing.fake_discord import FakeDiscord
 
 pytestmark = pytest.mark.slow
@@ -80,3 +82,25 @@ def test_url_rewriter() -> None:
     untouched = UrlRewriter(None, None)
     assert untouched.rest("https://discord.com/api/v10/x") == "https://discord.com/api/v10/x"
     assert untouched.gateway_url("wss://gateway.discord.gg/") == "wss://gateway.discord.gg/"
+
+
+async def test_honeychat_run_serves_discord(bot_factory: Any) -> None:
+    """`DISCORD_BOT_TOKEN=... honeychat run`: the entry-point plugin registers the adapter."""
+    async with FakeDiscord() as fake:
+        settings = bot_factory.settings(
+            discord_bot_token="fake-token",
+            discord_api_base=fake.api_base,
+            discord_gateway_url=fake.gateway_url,
+        )
+        stop = asyncio.Event()
+        runner = asyncio.create_task(run_adapters(settings, stop_event=stop))
+        try:
+            await asyncio.wait_for(fake.wait_ready(), 15)
+            bot_factory.llm.script(["Served by honeychat run."])
+            msg = await fake.send_message(fake.user("ola"), "hello", dm=True)
+            await fake.wait_for(
+                lambda: fake.texts_in(msg["channel_id"]) == ["Served by honeychat run."], 15
+            )
+        finally:
+            stop.set()
+            assert await asyncio.wait_for(runner, 30) == 0
