@@ -306,6 +306,11 @@ class FakeDiscord:
             data["referenced_message"] = referenced
         return data
 
+    @staticmethod
+    def dm_channel_id(user: dict[str, Any]) -> str:
+        """The id of the DM channel between the bot and ``user`` (stable per user)."""
+        return str(int(user["id"]) + 10**17)  # outside the range of generated ids
+
     # Events
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
@@ -329,7 +334,7 @@ class FakeDiscord:
     ) -> dict[str, Any]:
         """Dispatch MESSAGE_CREATE for a user's message; returns the message payload."""
         if dm:
-            channel_id = channel_id or f"{int(author['id']) + 7}"
+            channel_id = channel_id or self.dm_channel_id(author)
         payload = self.message_payload(
             channel_id or self.channel_id, author, content, guild=not dm, **kwargs
         )
@@ -349,7 +354,7 @@ class FakeDiscord:
         channel_id: str | None = None,
     ) -> dict[str, Any]:
         """Dispatch INTERACTION_CREATE: a slash ``command`` or a component click (``custom_id``)."""
-        channel_id = channel_id or (f"{int(author['id']) + 7}" if dm else self.channel_id)
+        channel_id = channel_id or (self.dm_channel_id(author) if dm else self.channel_id)
         data: dict[str, Any] = {
             "id": snowflake(),
             "application_id": self.application_id,
@@ -602,6 +607,11 @@ class FakeDiscord:
         }
         if m == "GET" and p == "/users/@me":
             return _json(self.bot_user)
+        if m == "POST" and p == "/users/@me/channels":
+            recipient = self.user("recipient", user_id=str(r.json["recipient_id"]))
+            return _json(
+                {"id": self.dm_channel_id(recipient), "type": 1, "recipients": [recipient]}
+            )
         if m == "GET" and p == "/oauth2/applications/@me":
             return _json(self._application())
         if m == "GET" and p in ("/gateway", "/gateway/bot"):

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from discord_kit import discord_rig
 
+from honeychat.adapters.discord.channel import PRIVATE_NOTE
+
 pytestmark = pytest.mark.slow
 
 
@@ -45,6 +47,17 @@ async def test_guild_answers_mentions_only(bot_factory: Any) -> None:
         post = rig.posts(channel)[0].json
         assert str(post["message_reference"]["message_id"]) == mention["id"]
         assert post["allowed_mentions"] == {"parse": [], "replied_user": False}
+
+
+async def test_private_command_reply_in_a_server_goes_to_dms(bot_factory: Any) -> None:
+    async with discord_rig(bot_factory) as rig:
+        me = rig.fake.bot_user
+        mia = rig.fake.user("mia")
+        await rig.fake.send_message(mia, f"<@{me['id']}> /help", mentions=[me])
+        dm = rig.fake.dm_channel_id(mia)
+        await rig.until(lambda: rig.fake.texts_in(dm) and rig.fake.texts_in(rig.fake.channel_id))
+        assert "/forget" in rig.fake.texts_in(dm)[0]
+        assert rig.fake.texts_in(rig.fake.channel_id) == [PRIVATE_NOTE]
 
 
 async def test_reply_to_the_bot_counts_as_addressing_it(bot_factory: Any) -> None:

@@ -46,13 +46,19 @@ class ForbiddenLog:
         return channel_id in self._channels
 
 
+PRIVATE_NOTE = "I sent you the answer in a direct message."
+NO_DM_NOTE = "I couldn't send you a direct message; use the slash command to see that privately."
+
+
 class DiscordChannel:
     """Delivers one turn's answer into a Discord channel, DM or thread.
 
     The first message replies to the user's message in guild channels (with
-    no ping), so it is clear who is answered in a busy channel. Platform
-    errors are logged and swallowed: a failed send returns a handle with an
-    empty id, and edits of such a handle do nothing.
+    no ping), so it is clear who is answered in a busy channel. A private
+    (ephemeral) reply to a typed command in a server channel goes to the
+    user's DMs instead, with a short note in the channel. Platform errors
+    are logged and swallowed: a failed send returns a handle with an empty
+    id, and edits of such a handle do nothing.
     """
 
     limits = DISCORD_LIMITS
@@ -70,6 +76,7 @@ class DiscordChannel:
         self._forbidden = forbidden
         self._reply_to = reply_to
         self._typing_refused = False
+        self._sent_in: dict[str, discord.abc.Messageable] = {}
 
     async def typing(self) -> None:
         if self._typing_refused:
@@ -83,21 +90,54 @@ class DiscordChannel:
             log.info("typing indicator failed in channel %s: %s", self._channel_id, error)
 
     async def send(self, reply: Reply) -> SentMessage:
+        if reply.ephemeral and self._reply_to is not None and self._reply_to.guild is not None:
+            return await self._send_privately(reply, self._reply_to.author)
+        return await self._send_chunks(self._target, reply, reference=self._reply_to)
+
+    async def _send_privately(
+        self, reply: Reply, user: discord.User | discord.Member
+    ) -> SentMessage:
+        try:
+            dm = await user.create_dm()
+            sent = await self._send_chunks(dm, reply, reference=None, quiet=True)
+        except discord.HTTPException as error:
+            log.info("could not DM user %s: %s", user.id, error)
+            sent = SentMessage(message_id="", chat_id="")
+        note = PRIVATE_NOTE if sent.message_id else NO_DM_NOTE
+        await self._send_chunks(self._target, Reply(note), reference=self._reply_to)
+        return sent
+
+    async def _send_chunks(
+        self,
+        target: discord.abc.Messageable,
+        reply: Reply,
+        *,
+        reference: discord.Message | None,
+        quiet: bool = False,
+    ) -> SentMessage:
         chunks = split_text(reply.text, self.limits.max_text_length) or [_EMPTY]
         first: SentMessage | None = None
         for index, chunk in enumerate(chunks):
             last = index == len(chunks) - 1
             sent = await self._send_one(
+                target,
                 chunk,
                 view=choices_view(reply.choices) if last else None,
-                reference=self._reply_to if index == 0 else None,
+                reference=reference if index == 0 else None,
+                quiet=quiet,
             )
             first = first or sent
         assert first is not None
         return first
 
     async def _send_one(
-        self, text: str, *, view: discord.ui.View | None, reference: discord.Message | None
+        self,
+        target: discord.abc.Messageable,
+        text: str,
+        *,
+        view: discord.ui.View | None,
+        reference: discord.Message | None,
+        quiet: bool,
     ) -> SentMessage:
         kwargs: dict[str, object] = {"allowed_mentions": NO_MENTIONS}
         if view is not None:
@@ -106,20 +146,26 @@ class DiscordChannel:
             kwargs["reference"] = reference.to_reference(fail_if_not_exists=False)
             kwargs["mention_author"] = False
         try:
-            message = await self._target.send(text, **kwargs)  # type: ignore[call-overload]
+            message = await target.send(text, **kwargs)  # type: ignore[call-overload]
         except discord.Forbidden as error:
+            if quiet:
+                raise
             self._forbidden.report(self._channel_id, "send messages", error)
         except discord.HTTPException as error:
+            if quiet:
+                raise
             log.warning("sending a message to channel %s failed: %s", self._channel_id, error)
         else:
+            self._sent_in[str(message.id)] = target
             return SentMessage(message_id=str(message.id), chat_id=str(message.channel.id))
         return SentMessage(message_id="", chat_id=str(self._channel_id))
 
     async def edit(self, message: SentMessage, text: str) -> None:
-        if not message.message_id:
-            return
-        # Every target we build (a channel, thread or DM of a message) is a valid PartialMessage channel.
-        partial = discord.PartialMessage(channel=self._target, id=int(message.message_id))  # type: ignore[arg-type]
+        target = self._sent_in.get(message.message_id)
+        if target is None:
+            return  # the send failed (or the message is not ours): nothing to edit
+        # Every target we send to (a channel, thread or DM) is a valid PartialMessage channel.
+        partial = discord.PartialMessage(channel=target, id=int(message.message_id))  # type: ignore[arg-type]
         try:
             await partial.edit(content=text or _EMPTY, allowed_mentions=NO_MENTIONS)
         except discord.Forbidden as error:
