@@ -412,6 +412,10 @@ class FakeDiscord:
         if self._ws is not None:
             await self._ws.close(code=4000, message=b"dropped")
 
+    def forget_sessions(self) -> None:
+        """Make every existing session unresumable (the next RESUME gets INVALID_SESSION)."""
+        self._sessions.clear()
+
     async def wait_ready(self, timeout: float = 10.0) -> None:
         """Wait until a client has identified (or resumed) and is receiving events."""
         await asyncio.wait_for(self._ready.wait(), timeout)

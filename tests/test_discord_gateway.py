@@ -38,6 +38,21 @@ async def test_identify_uses_minimal_intents_and_resume_after_drop(bot_factory: 
         assert [r.messages[-1]["content"] for r in rig.llm.chat_requests] == ["one", "two"]
 
 
+async def test_unresumable_session_identifies_again_at_the_configured_gateway(
+    bot_factory: Any,
+) -> None:
+    async with discord_rig(bot_factory) as rig:
+        rig.fake.forget_sessions()
+        await rig.fake.drop_connection()
+        # discord.py falls back to its default gateway URL after INVALID_SESSION;
+        # the redirect must still bring it back here.
+        await rig.until(lambda: rig.fake.identifies == 2)
+        await rig.fake.wait_ready()
+        rig.llm.script(["still here"])
+        msg = await rig.fake.send_message(rig.fake.user("pat"), "hello again", dm=True)
+        await rig.until(lambda: rig.fake.texts_in(msg["channel_id"]) == ["still here"])
+
+
 async def test_missing_message_content_intent_is_one_clear_error(bot_factory: Any) -> None:
     async with FakeDiscord(message_content_allowed=False) as fake:
         bot = await bot_factory(
