@@ -184,9 +184,15 @@ class Bot:
         return text, False
 
     async def handle_message(self, message: IncomingMessage, channel: Channel) -> None:
-        """Answer one incoming message. Never raises: failures become a friendly sentence."""
+        """Answer one incoming message. Never raises: failures become a friendly sentence.
+
+        One user's messages are handled in arrival order: the per-user lock is
+        taken before the first ``await``, so concurrent calls queue in the
+        order they were made.
+        """
         try:
-            await self._handle(message, channel)
+            async with self._locks.hold(f"{message.platform}:{message.user_id}"):
+                await self._handle(message, channel)
         except Exception:
             log.exception("turn failed for %s:%s", message.platform, message.user_id)
             try:
@@ -216,8 +222,7 @@ class Bot:
                     )
                 )
             return
-        async with self._locks.hold(conversation.id):
-            await self._turn(message, channel, conversation, character, text, was_cut)
+        await self._turn(message, channel, conversation, character, text, was_cut)
 
     async def _turn(
         self,
