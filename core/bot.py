@@ -128,16 +128,22 @@ class Bot:
         return f"{self.settings.key_prefix}:user:{user}:character"
 
     async def current_character(self, platform: str, user_id: str) -> Character:
-        """The character this user talks to now (the default until they pick one)."""
-        chosen = self._user_characters.get(f"{platform}:{user_id}")
-        if chosen is None and self.redis is not None:
+        """The character this user talks to now (the default until they pick one).
+
+        Redis is the source of truth, so every process sharing it agrees; the
+        process-local copy only stands in while Redis is unreachable.
+        """
+        local_key = f"{platform}:{user_id}"
+        chosen = self._user_characters.get(local_key)
+        if self.redis is not None:
             try:
                 stored = await self.redis.get(self._pref_key(platform, user_id))
-                chosen = stored if isinstance(stored, str) else None
             except Exception as exc:
-                log.warning("could not read the user's character: %s", exc)
+                log.debug("could not read the user's character: %s", exc)
+            else:
+                chosen = stored if isinstance(stored, str) else chosen
         if chosen is not None:
-            self._user_characters[f"{platform}:{user_id}"] = chosen
+            self._user_characters[local_key] = chosen
         return (self.characters.get(chosen) if chosen else None) or self.characters.default
 
     async def set_character(self, platform: str, user_id: str, character_id: str) -> Character:
