@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from honeychat.core.characters import Character, CharacterRegistry, builtin_characters_dir
 from honeychat.core.delivery import ReplyStreamer
 from honeychat.core.keyed_lock import KeyedLock
+from honeychat.core.metrics import METRICS
 from honeychat.core.plugins import PluginHost
 from honeychat.core.prompt import build_messages
 from honeychat.core.settings import Settings
@@ -233,6 +234,8 @@ class Bot:
         text: str,
         was_cut: bool,
     ) -> None:
+        started = time.perf_counter()
+        METRICS.messages_handled.labels(message.platform).inc()
         tier_name, tier = self.settings.tier_for(message.platform, message.user_id)
         turn = Turn(self, message, conversation, character, tier_name, tier, text)
         stop = await self.plugins.first("honeychat_ingest", turn=turn)
@@ -264,6 +267,7 @@ class Bot:
         async with ReplyStreamer(
             channel, stream=self.settings.llm_streaming and not turn.extras.get("no_stream")
         ) as out:
+            llm_started = time.perf_counter()
             try:
                 stream = self.llm.stream(
                     messages,
@@ -275,9 +279,12 @@ class Bot:
                     await out.feed(delta)
                 completion = stream.completion
             except Exception as exc:
+                METRICS.llm_errors.labels(model).inc()
                 log.error("LLM failed for %s: %s", conversation.id, exc)
                 await out.finish(character.error_message)
                 return
+            llm_seconds = time.perf_counter() - llm_started
+            METRICS.llm_latency.labels(model).observe(llm_seconds)
             turn.model = completion.model if completion else model
             turn.usage = dict(completion.usage) if completion else {}
             turn.reply_text = out.text.strip()
@@ -293,6 +300,7 @@ class Bot:
             turn=turn,
         )
         await self.plugins.call("honeychat_schedule_summary", conversation=conversation, bot=self)
+        METRICS.turn_overhead.observe(time.perf_counter() - started - llm_seconds)
 
     # Commands
 

@@ -200,6 +200,16 @@ def cmd_plugins(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from honeychat.core.inspector.server import bind_refusal, serve
+
+    refusal = bind_refusal(settings, args.host)
+    if refusal:
+        return _fail(refusal, 2)
+    setup_logging(settings, console_level=logging.INFO)
+    return asyncio.run(serve(settings, args.host, args.port))
+
+
 def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     from honeychat.core.doctor import run_doctor
 
@@ -240,6 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = sub.add_parser("plugins", help="list plugins or hook specs")
     plugins.add_argument("action", choices=["list", "hooks"])
     plugins.set_defaults(handler=cmd_plugins)
+
+    serve = sub.add_parser("serve", help="serve the memory inspector (API, page, /metrics)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.set_defaults(handler=cmd_serve)
 
     doctor = sub.add_parser("doctor", help="check configuration, stores and the LLM endpoint")
     doctor.set_defaults(handler=cmd_doctor)
