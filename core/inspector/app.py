@@ -282,7 +282,7 @@ def create_app(bot: Bot) -> FastAPI:
         key = await existing(platform, user_id, character)
         with strict_reads():
             found = await bot.plugins.first(
-                "honeychat_search_memory", conversation=key, query=q, k=k, bot=bot
+                "honeychat_search_memory", conversation=key, query=q, k=k, bot=bot, strict=True
             )
         return m.SearchResults(
             conversation=conversation_ref(key),
@@ -302,7 +302,9 @@ def create_app(bot: Bot) -> FastAPI:
     ) -> m.Export:
         key = await existing(platform, user_id, character)
         with strict_reads():
-            data = await bot.plugins.first("honeychat_export_memory", conversation=key, bot=bot)
+            data = await bot.plugins.first(
+                "honeychat_export_memory", conversation=key, bot=bot, strict=True
+            )
         if data is None:
             raise ApiError(503, "memory_disabled", "no plugin exports memory in this process")
         return m.Export.model_validate(data)
