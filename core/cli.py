@@ -81,6 +81,13 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     setup_logging(settings, console_level=logging.INFO)
+    if args.ops_port:
+        from honeychat.core.inspector.server import bind_refusal, run_with_ops
+
+        refusal = bind_refusal(settings, args.ops_host)
+        if refusal:
+            return _fail(refusal, 2)
+        return asyncio.run(run_with_ops(settings, args.ops_host, args.ops_port))
     from honeychat.core.runner import run_adapters
 
     return asyncio.run(run_adapters(settings))
@@ -231,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.set_defaults(handler=cmd_chat)
 
     run = sub.add_parser("run", help="serve the configured platforms (Telegram, Discord, Slack)")
+    run.add_argument(
+        "--ops-port", type=int, default=0, help="also serve /healthz, /readyz, /metrics here"
+    )
+    run.add_argument("--ops-host", default="127.0.0.1", help="address for --ops-port")
     run.set_defaults(handler=cmd_run)
 
     memory = sub.add_parser("memory", help="inspect or manage one conversation's memory")

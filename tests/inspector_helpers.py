@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-import uvicorn
 
 from honeychat.core.bot import Bot
 from honeychat.core.inspector import create_app
+from honeychat.core.inspector.server import make_server
 from honeychat.core.types import ConversationKey, Role
 from honeychat.testing.pytest_plugin import send
 
@@ -31,12 +31,7 @@ def summarizing_responder(request: dict[str, Any]) -> str:
 @asynccontextmanager
 async def running_inspector(bot: Bot, *, token: str | None = TOKEN) -> AsyncIterator[str]:
     """Serve ``create_app(bot)`` with uvicorn on 127.0.0.1 and a free port; yields the base URL."""
-    app = create_app(bot)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_config=None, lifespan="off", access_log=False
-    )
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server = make_server(create_app(bot), "127.0.0.1", 0, own_signals=False)
     task = asyncio.create_task(server.serve())
     for _ in range(500):  # at most ~5 s to start
         if server.started or task.done():

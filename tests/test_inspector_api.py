@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+from inspector_helpers import TOKEN, client, path, running_inspector, seed, summarizing_responder
 from pydantic import SecretStr
 
 from honeychat.core.bot import Bot
@@ -12,8 +14,6 @@ from honeychat.core.cli import main
 from honeychat.core.inspector.server import bind_refusal, is_loopback
 from honeychat.core.types import ConversationKey
 from honeychat.testing.pytest_plugin import BotFactory
-
-from inspector_helpers import TOKEN, client, path, running_inspector, seed, summarizing_responder
 
 
 async def make_bot(bot_factory: BotFactory, **overrides: Any) -> Bot:
@@ -99,7 +99,12 @@ async def test_conversations_are_listed_page_by_page(bot_factory: BotFactory) ->
         if item is not None:
             assert set(item) == {"id", "platform", "user_id", "character"}
 
-        for bad, word in (({"limit": 100000}, "limit"), ({"limit": 0}, "limit"), ({"cursor": -1}, "cursor"), ({"limit": "many"}, "limit")):
+        for bad, word in (
+            ({"limit": 100000}, "limit"),
+            ({"limit": 0}, "limit"),
+            ({"cursor": -1}, "cursor"),
+            ({"limit": "many"}, "limit"),
+        ):
             response = await http.get("/api/conversations", params=bad)
             assert response.status_code == 422
             assert response.json()["error"] == "invalid_request"
@@ -115,7 +120,7 @@ async def test_reads_show_each_layer_and_never_write(bot_factory: BotFactory) ->
     bot = await make_bot(bot_factory)
     key = await seed(bot, turns=5)  # 10 messages: windows 1-4 and 5-8 summarized
     assert bot.redis is not None and bot.memory is not None and bot.memory.hot is not None
-    cache_key = bot.memory.hot.key(key, "summary")  # type: ignore[attr-defined]
+    cache_key = bot.memory.hot.key(key, "summary")
     await bot.redis.delete(cache_key)  # a summary-cache miss
     before = await redis_snapshot(bot)
     async with running_inspector(bot) as url, client(url) as http:
@@ -124,7 +129,10 @@ async def test_reads_show_each_layer_and_never_write(bot_factory: BotFactory) ->
         assert [m["seq"] for m in recent["messages"]] == list(range(7, 11))
         assert recent["messages"][-1]["role"] == "assistant"
         assert recent["conversation"] == {
-            "id": key.id, "platform": "test", "user_id": "alice", "character": key.character_id
+            "id": key.id,
+            "platform": "test",
+            "user_id": "alice",
+            "character": key.character_id,
         }
 
         latest = (await http.get(path(key) + "/summary")).json()["summary"]
@@ -135,7 +143,11 @@ async def test_reads_show_each_layer_and_never_write(bot_factory: BotFactory) ->
         assert [(s["first_seq"], s["last_seq"]) for s in summaries] == [(1, 4), (5, 8)]
         assert all(s["first_at"] and s["last_at"] for s in summaries)
 
-        found = (await http.get(path(key) + "/search", params={"q": "Where does my sister live?", "k": 2})).json()
+        found = (
+            await http.get(
+                path(key) + "/search", params={"q": "Where does my sister live?", "k": 2}
+            )
+        ).json()
         assert "Priya" in found["results"][0]["text"]
         scores = [r["score"] for r in found["results"]]
         assert scores == sorted(scores, reverse=True) and all(0 < s <= 1 for s in scores)
@@ -155,12 +167,15 @@ async def test_bad_input_gets_clear_4xx_answers(bot_factory: BotFactory) -> None
         unknown = await http.get("/api/conversations/test/nobody/luna/messages")
         assert unknown.status_code == 404
         assert unknown.json() == {
-            "error": "not_found", "detail": "no conversation test:nobody:luna in memory"
+            "error": "not_found",
+            "detail": "no conversation test:nobody:luna in memory",
         }
         assert (await http.delete("/api/conversations/test/nobody/luna")).status_code == 404
-        for bad in ("/api/conversations/Bad%20Platform/alice/luna/messages",
-                    "/api/conversations/test/alice/NOT_A_CHARACTER!/summary",
-                    "/api/conversations/test/al%01ice/luna/summary"):
+        for bad in (
+            "/api/conversations/Bad%20Platform/alice/luna/messages",
+            "/api/conversations/test/alice/NOT_A_CHARACTER!/summary",
+            "/api/conversations/test/al%01ice/luna/summary",
+        ):
             response = await http.get(bad)
             assert response.status_code == 422, bad
             assert response.json()["error"] == "invalid_request"
@@ -208,7 +223,9 @@ async def test_openapi_schema_is_published_with_typed_responses(bot_factory: Bot
 
 def metric(text: str, name: str) -> float:
     for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{") and line.split(" ")[0] == name:
+        if line.startswith(name + " ") or (
+            line.startswith(name + "{") and line.split(" ")[0] == name
+        ):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 
@@ -224,8 +241,16 @@ async def test_metrics_count_turns_summaries_and_retrieval(bot_factory: BotFacto
     after = response.text
     handled = 'honeychat_messages_handled_total{platform="test"}'
     assert metric(after, handled) - metric(before, handled) == 4
-    assert metric(after, "honeychat_summaries_written_total") - metric(before, "honeychat_summaries_written_total") == 2
-    assert metric(after, "honeychat_turn_overhead_seconds_count") - metric(before, "honeychat_turn_overhead_seconds_count") == 4
+    assert (
+        metric(after, "honeychat_summaries_written_total")
+        - metric(before, "honeychat_summaries_written_total")
+        == 2
+    )
+    assert (
+        metric(after, "honeychat_turn_overhead_seconds_count")
+        - metric(before, "honeychat_turn_overhead_seconds_count")
+        == 4
+    )
     model = bot.characters.default.model or bot.settings.tiers["free"].model
     latency = f'honeychat_llm_request_seconds_count{{model="{model}"}}'
     assert metric(after, latency) - metric(before, latency) == 4
@@ -257,7 +282,9 @@ def test_serve_refuses_a_public_bind_without_a_token(
         refusal = bind_refusal(open_settings, host)
         assert refusal is not None and "INSPECTOR_TOKEN" in refusal, host
     assert bind_refusal(bot_factory.settings(inspector_token=SecretStr(TOKEN)), "0.0.0.0") is None
-    assert "too short" in (bind_refusal(bot_factory.settings(inspector_token=SecretStr("abc")), "0.0.0.0") or "")
+    assert "too short" in (
+        bind_refusal(bot_factory.settings(inspector_token=SecretStr("abc")), "0.0.0.0") or ""
+    )
     assert is_loopback("localhost") and not is_loopback("10.0.0.1")
 
     monkeypatch.delenv("INSPECTOR_TOKEN", raising=False)
@@ -277,3 +304,29 @@ async def test_cors_is_off_unless_origins_are_configured(bot_factory: BotFactory
     async with running_inspector(bot) as url, client(url) as http:
         response = await http.get("/api/characters", headers=origin)
         assert response.headers["access-control-allow-origin"] == "http://127.0.0.1:9999"
+
+
+async def test_the_ops_app_serves_only_operations(bot_factory: BotFactory) -> None:
+    from honeychat.core.inspector import create_app
+    from honeychat.core.inspector.server import make_server
+
+    bot = await make_bot(bot_factory)
+    server = make_server(create_app(bot, inspector=False), "127.0.0.1", 0, own_signals=False)
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        async with client(f"http://127.0.0.1:{port}") as http:
+            assert (await http.get("/healthz")).status_code == 200
+            assert (await http.get("/readyz")).json()["ready"] is True
+            assert "honeychat_messages_handled_total" in (await http.get("/metrics")).text
+            assert (await http.get("/api/characters")).status_code == 404
+            assert (await http.get("/")).status_code == 404
+        async with client(f"http://127.0.0.1:{port}", None) as http:
+            assert (await http.get("/metrics")).status_code == 401
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)

@@ -79,7 +79,9 @@ def drive(driver: WebDriver, base_url: str, screenshot: Path) -> dict[str, Any]:
     entries = driver.find_elements(By.CSS_SELECTOR, "#conversations button")
     seen["conversations"] = sorted(e.text.split("\n")[0] for e in entries)
     next(e for e in entries if e.text.startswith("alice")).click()
-    wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#timeline li:not(.empty)")) == 2)
+    wait_for(
+        driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#timeline li:not(.empty)")) == 2
+    )
     seen["timeline"] = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#timeline li")]
     seen["messages"] = len(driver.find_elements(By.CSS_SELECTOR, "#messages li:not(.empty)"))
 
@@ -123,7 +125,7 @@ async def test_load_search_and_clear_in_a_real_browser(
     assert "token is required" in seen["without_token"]
     assert seen["stored_token"] == TOKEN
     assert seen["conversations"] == ["alice · luna", "bob · luna"]
-    assert "messages 1–4" in seen["timeline"][0] and "Priya" in seen["timeline"][0]
+    assert "messages 1\N{EN DASH}4" in seen["timeline"][0] and "Priya" in seen["timeline"][0]
     assert seen["messages"] == 4
     assert "Priya lives in Lisbon" in seen["results"][0]
     assert seen["scores"] == sorted(seen["scores"], reverse=True)

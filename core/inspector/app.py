@@ -128,8 +128,13 @@ _CONVERSATION_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(bot: Bot) -> FastAPI:
-    """The inspector app serving ``bot`` (already started)."""
+def create_app(bot: Bot, *, inspector: bool = True) -> FastAPI:
+    """The inspector app serving ``bot`` (already started).
+
+    With ``inspector=False`` only the operations endpoints are served
+    (``/healthz``, ``/readyz``, ``/metrics``): what ``honeychat run --ops-port``
+    exposes next to the adapters.
+    """
     settings = bot.settings
     token = settings.inspector_token.get_secret_value() if settings.inspector_token else None
     app = FastAPI(
@@ -175,7 +180,9 @@ def create_app(bot: Bot) -> FastAPI:
     async def characters() -> list[m.CharacterInfo]:
         default = bot.characters.default.id
         return [
-            m.CharacterInfo(id=c.id, name=c.name, description=c.description, is_default=c.id == default)
+            m.CharacterInfo(
+                id=c.id, name=c.name, description=c.description, is_default=c.id == default
+            )
             for c in bot.characters.all()
         ]
 
@@ -194,13 +201,17 @@ def create_app(bot: Bot) -> FastAPI:
         """
         hot = memory().hot
         if hot is None:
-            raise ApiError(503, "store_unavailable", "the hot memory layer is not configured", "hot")
+            raise ApiError(
+                503, "store_unavailable", "the hot memory layer is not configured", "hot"
+            )
         found: dict[str, m.ConversationRef] = {}
         for _ in range(_SCAN_ROUNDS):
             cursor, ids = await hot.conversations(cursor, limit)
             for conversation_id in ids:
                 try:
-                    found[conversation_id] = conversation_ref(ConversationKey.parse(conversation_id))
+                    found[conversation_id] = conversation_ref(
+                        ConversationKey.parse(conversation_id)
+                    )
                 except ValueError:
                     log.warning("skipping a malformed conversation key %r", conversation_id)
             if cursor == 0 or len(found) >= limit:
@@ -315,7 +326,9 @@ def create_app(bot: Bot) -> FastAPI:
         responses=_CONVERSATION_ERRORS,
         summary="Clear the conversation in both layers",
     )
-    async def clear(platform: PlatformPath, user_id: UserPath, character: CharacterPath) -> m.Cleared:
+    async def clear(
+        platform: PlatformPath, user_id: UserPath, character: CharacterPath
+    ) -> m.Cleared:
         """The chat's own clear (``/forget``): a summary in progress is discarded."""
         from honeychat.plugins.commands import clear_conversation
 
@@ -324,7 +337,8 @@ def create_app(bot: Bot) -> FastAPI:
         log.info("inspector cleared %s", key.id)
         return m.Cleared(conversation=conversation_ref(key))
 
-    app.include_router(api)
+    if inspector:
+        app.include_router(api)
 
     @app.get("/healthz", response_model=m.Health, tags=["operations"])
     async def healthz() -> m.Health:
@@ -351,6 +365,8 @@ def create_app(bot: Bot) -> FastAPI:
     async def openapi() -> JSONResponse:
         return JSONResponse(app.openapi())
 
+    if not inspector:
+        return app
     static = resources.files("honeychat.core.inspector") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 

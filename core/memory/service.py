@@ -42,7 +42,6 @@ def strict_reads() -> Iterator[None]:
         _STRICT.reset(token)
 
 
-
 class LayerHealth:
     """Logs a layer's failure once, and its recovery once."""
 
