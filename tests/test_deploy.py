@@ -93,7 +93,9 @@ def manifests() -> list[tuple[str, dict[str, Any]]]:
     for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
         for document in yaml.safe_load_all(path.read_text()):
             if document:
-                found.append((f"{path.name}:{document['kind']}/{document['metadata']['name']}", document))
+                found.append(
+                    (f"{path.name}:{document['kind']}/{document['metadata']['name']}", document)
+                )
     return found
 
 
@@ -103,7 +105,7 @@ def test_kubernetes_manifests_follow_the_strict_schema(name: str, manifest: dict
 
 
 def test_the_kubernetes_check_catches_a_typo() -> None:
-    name, deployment = next((n, m) for n, m in manifests() if m["kind"] == "Deployment")
+    _name, deployment = next((n, m) for n, m in manifests() if m["kind"] == "Deployment")
     deployment["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
