@@ -32,7 +32,7 @@ from honeychat.core.types import ConversationKey, Role, Summary
 
 
 def sentence(rng: random.Random, chars: int) -> str:
-    words = []
+    words: list[str] = []
     while sum(len(w) + 1 for w in words) < chars:
         words.append("".join(rng.choices(string.ascii_lowercase, k=rng.randint(2, 9))))
     return " ".join(words)[:chars]
