@@ -278,13 +278,13 @@ class Bot:
                 async for delta in stream:
                     await out.feed(delta)
                 completion = stream.completion
+                turn.timings["llm"] = time.perf_counter() - llm_started
             except Exception as exc:
                 METRICS.llm_errors.labels(model).inc()
                 log.error("LLM failed for %s: %s", conversation.id, exc)
                 await out.finish(character.error_message)
                 return
-            llm_seconds = time.perf_counter() - llm_started
-            METRICS.llm_latency.labels(model).observe(llm_seconds)
+            METRICS.llm_latency.labels(model).observe(turn.timings["llm"])
             turn.model = completion.model if completion else model
             turn.usage = dict(completion.usage) if completion else {}
             turn.reply_text = out.text.strip()
@@ -300,7 +300,10 @@ class Bot:
             turn=turn,
         )
         await self.plugins.call("honeychat_schedule_summary", conversation=conversation, bot=self)
-        METRICS.turn_overhead.observe(time.perf_counter() - started - llm_seconds)
+        turn.timings["total"] = time.perf_counter() - started
+        turn.timings["overhead"] = turn.timings["total"] - turn.timings["llm"]
+        METRICS.turn_overhead.observe(turn.timings["overhead"])
+        await self.plugins.call("honeychat_turn_complete", turn=turn)
 
     # Commands
 
