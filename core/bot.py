@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from honeychat.core.characters import Character, CharacterRegistry, builtin_characters_dir
 from honeychat.core.delivery import ReplyStreamer
 from honeychat.core.keyed_lock import KeyedLock
+from honeychat.core.metrics import METRICS
 from honeychat.core.plugins import PluginHost
 from honeychat.core.prompt import build_messages
 from honeychat.core.settings import Settings
@@ -240,6 +241,7 @@ class Bot:
         was_cut: bool,
     ) -> None:
         started = time.perf_counter()
+        METRICS.messages_handled.labels(message.platform).inc()
         tier_name, tier = self.settings.tier_for(message.platform, message.user_id)
         turn = Turn(self, message, conversation, character, tier_name, tier, text)
         stop = await self.plugins.first("honeychat_ingest", turn=turn)
@@ -284,9 +286,11 @@ class Bot:
                 completion = stream.completion
                 turn.timings["llm"] = time.perf_counter() - llm_started
             except Exception as exc:
+                METRICS.llm_errors.labels(model).inc()
                 log.error("LLM failed for %s: %s", conversation.id, exc)
                 await out.finish(character.error_message)
                 return
+            METRICS.llm_latency.labels(model).observe(turn.timings["llm"])
             turn.model = completion.model if completion else model
             turn.usage = dict(completion.usage) if completion else {}
             turn.reply_text = out.text.strip()
@@ -304,6 +308,7 @@ class Bot:
         await self.plugins.call("honeychat_schedule_summary", conversation=conversation, bot=self)
         turn.timings["total"] = time.perf_counter() - started
         turn.timings["overhead"] = turn.timings["total"] - turn.timings["llm"]
+        METRICS.turn_overhead.observe(turn.timings["overhead"])
         await self.plugins.call("honeychat_turn_complete", turn=turn)
 
     # Commands

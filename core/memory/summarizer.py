@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from honeychat.core.memory.stores import ColdStore, HotStore, StoreUnavailable
+from honeychat.core.metrics import METRICS
 from honeychat.core.types import ConversationKey, Role, StoredMessage, Summary
 
 log = logging.getLogger(__name__)
@@ -211,4 +212,5 @@ class Summarizer:
         await self.hot.cache_summary(conversation, summary, epoch)
         self._saw_watermark(conversation, last_seq)
         self.written += 1
+        METRICS.summaries_written.inc()
         return True
