@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     """Summaries fetched by vector similarity before hybrid ranking fills the budget."""
     embedding_backend: str = "minilm"
     """``minilm`` (bundled all-MiniLM-L6-v2), ``chroma-default`` (Chroma's ONNX model) or ``openai``."""
+    embedding_threads: int = Field(default=1, ge=0)
+    """CPU threads for the bundled model (0: PyTorch's default, one per core)."""
     embedding_model: str = "text-embedding-3-small"
     """Model name for the ``openai`` embedding backend."""
     embedding_base_url: str | None = None
@@ -141,11 +143,25 @@ class Settings(BaseSettings):
     slack_app_token: str | None = None
     slack_api_url: str | None = None
     slack_port: int = 3000
+    slack_host: str = "0.0.0.0"
+    """Interface the Slack Events API endpoint (``/slack/events``) listens on in HTTP mode."""
+
+    # Inspector (`honeychat serve`)
+    inspector_token: SecretStr | None = None
+    """Bearer token the inspector API requires; without it the inspector binds to loopback only."""
+    inspector_cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Origins allowed to call the inspector API from a browser; empty means CORS is off."""
 
     # Logging
     log_level: str = "INFO"
 
-    @field_validator("disabled_plugins", "adapters", "discord_allowed_channels", mode="before")
+    @field_validator(
+        "disabled_plugins",
+        "adapters",
+        "discord_allowed_channels",
+        "inspector_cors_origins",
+        mode="before",
+    )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):

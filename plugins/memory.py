@@ -30,6 +30,7 @@ class MemoryPlugin:
 
     def __init__(self) -> None:
         self.service: MemoryService | None = None
+        self._last_seq: dict[ConversationKey, int] = {}
 
     # Default layers (trylast, so another plugin's answer wins)
 
@@ -83,6 +84,12 @@ class MemoryPlugin:
             options=RetrievalOptions(candidates=s.retrieval_candidates),
         )
         bot.memory = self.service
+        warm_up = getattr(cold, "warm_up", None)
+        if warm_up is not None:
+            try:
+                await warm_up()
+            except StoreUnavailable as exc:
+                self.service.cold_health.failed(exc.cause)
 
     @hookimpl
     async def honeychat_shutdown(self, bot: Bot) -> None:
@@ -97,7 +104,10 @@ class MemoryPlugin:
     ) -> StoredMessage | None:
         if self.service is None:
             return None
-        return await self.service.persist(conversation, Role(role), text, turn.message.sent_at)
+        stored = await self.service.persist(conversation, Role(role), text, turn.message.sent_at)
+        if stored is not None:
+            self._last_seq[conversation] = stored.seq
+        return stored
 
     @hookimpl
     async def honeychat_memory_context(self, turn: Turn) -> MemoryContext | None:
@@ -120,7 +130,7 @@ class MemoryPlugin:
     @hookimpl
     def honeychat_schedule_summary(self, conversation: ConversationKey) -> None:
         if self.service is not None:
-            self.service.schedule_summary(conversation)
+            self.service.schedule_summary(conversation, self._last_seq.pop(conversation, None))
 
     # Operations
 

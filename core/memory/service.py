@@ -8,9 +8,11 @@ the other layer keeps working.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -22,9 +24,28 @@ from honeychat.core.memory.retrieval import (
 )
 from honeychat.core.memory.stores import ColdStore, HotStore, StoreUnavailable
 from honeychat.core.memory.summarizer import Summarizer
+from honeychat.core.metrics import METRICS
 from honeychat.core.types import ConversationKey, MemoryContext, Role, StoredMessage, Summary
 
 log = logging.getLogger(__name__)
+
+_STRICT: ContextVar[bool] = ContextVar("honeychat_memory_strict", default=False)
+
+
+@contextlib.contextmanager
+def strict_reads() -> Iterator[None]:
+    """Inside this block, a layer that cannot be reached raises ``StoreUnavailable``.
+
+    The chat path is fail-soft (a down layer reads as empty); tools that must
+    tell "empty" from "unreachable", like the inspector, read through the same
+    hooks inside this block. It applies to the current task and the tasks it
+    starts (a context variable), never to concurrent chat turns.
+    """
+    token = _STRICT.set(True)
+    try:
+        yield
+    finally:
+        _STRICT.reset(token)
 
 
 class LayerHealth:
@@ -83,6 +104,9 @@ class MemoryService:
             result = await coro
         except StoreUnavailable as exc:
             health.failed(exc.cause)
+            METRICS.store_errors.labels(health.layer).inc()
+            if _STRICT.get():
+                raise
             return default
         health.ok()
         return result
@@ -122,7 +146,12 @@ class MemoryService:
         """The ``n`` summaries nearest to ``query`` by meaning, best first (the raw pool)."""
         if self.cold is None or n <= 0 or not query.strip():
             return []
-        return await self._guard(self.cold_health, self.cold.search(conversation.id, query, n), [])
+        found: list[Summary] = await self._guard(
+            self.cold_health, self.cold.search(conversation.id, query, n), []
+        )
+        METRICS.retrieval_searches.inc()
+        METRICS.retrieval_hits.inc(len(found))
+        return found
 
     async def search(self, conversation: ConversationKey, query: str, k: int) -> list[Summary]:
         """The ``k`` summaries most relevant to ``query``, whole, ranked as a turn ranks them.
@@ -198,9 +227,9 @@ class MemoryService:
             unavailable=unavailable,
         )
 
-    def schedule_summary(self, conversation: ConversationKey) -> None:
+    def schedule_summary(self, conversation: ConversationKey, last_seq: int | None = None) -> None:
         if self.summarizer is not None:
-            self.summarizer.schedule(conversation)
+            self.summarizer.schedule(conversation, last_seq)
 
     async def clear(self, conversation: ConversationKey) -> None:
         """Forget a conversation in both layers; a summary in progress is discarded."""
