@@ -52,7 +52,11 @@ async def test_chroma_server_unreachable(
     texts = [m.text for m in await bot.memory.hot.recent(CONVERSATION, 100)]
     assert texts[0::2] == ["My bike is blue.", "I live by the sea.", "I like plums."]
     assert await bot.memory.hot.watermark(CONVERSATION) == 0
-    history = [m["content"] for m in bot_factory.llm.chat_requests[-1].messages]
+    requests = bot_factory.llm.chat_requests
+    assert not any("long-term memory" in r.messages[0]["content"] for r in requests), (
+        "no LLM call is spent on a summary that could not be stored"
+    )
+    history = [m["content"] for m in requests[-1].messages]
     assert "I live by the sea." in history
     cold_errors = [r for r in caplog.records if "cold memory layer unavailable" in r.getMessage()]
     assert len(cold_errors) == 1

@@ -228,8 +228,15 @@ class MemoryService:
         )
 
     def schedule_summary(self, conversation: ConversationKey, last_seq: int | None = None) -> None:
-        if self.summarizer is not None:
-            self.summarizer.schedule(conversation, last_seq)
+        """Summarize complete windows in the background, unless a layer is down.
+
+        While either layer is unreachable a summary could not be stored, so no
+        LLM call is spent on it; the windows wait in Redis, and the first turn
+        after the layer is back (its read marks it healthy) schedules them.
+        """
+        if self.summarizer is None or self.hot_health.down or self.cold_health.down:
+            return
+        self.summarizer.schedule(conversation, last_seq)
 
     async def clear(self, conversation: ConversationKey) -> None:
         """Forget a conversation in both layers; a summary in progress is discarded."""
