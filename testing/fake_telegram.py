@@ -210,13 +210,19 @@ class FakeTelegram:
         return self.chats.setdefault(chat_id, FakeChat())
 
     async def wait_until(self, condition: Callable[[], bool], within: float = 10.0) -> None:
-        """Wait until ``condition()`` holds after some request; TimeoutError after ``within`` s."""
+        """Wait until ``condition()`` holds; TimeoutError after ``within`` seconds.
 
-        async def _wait() -> None:
+        Re-checked after every request the server answers and every 50 ms, so
+        conditions on the client's own state work too.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while not condition():
+            if loop.time() >= deadline:
+                raise TimeoutError(f"condition not met within {within}s")
             async with self._changed:
-                await self._changed.wait_for(condition)
-
-        await asyncio.wait_for(_wait(), within)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), 0.05)
 
     # Update builders
 

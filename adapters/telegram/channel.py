@@ -85,6 +85,8 @@ class TelegramChannel:
         markup = self.codec.markup(reply.choices)
         first_id: int | None = None
         for index, chunk in enumerate(chunks):
+            if self.chat_id in self.blocked:
+                break
             last = index == len(chunks) - 1
             message_id = await self._send_one(chunk, markup if last else None)
             if first_id is None:
