@@ -149,7 +149,9 @@ def honeychat_transform_reply(turn: Turn) -> None:
 
 
 @hookspec(firstresult=True)
-def honeychat_persist(conversation: ConversationKey, role: str, text: str, turn: Turn) -> StoredMessage | None:
+def honeychat_persist(
+    conversation: ConversationKey, role: str, text: str, turn: Turn
+) -> StoredMessage | None:
     """Store one message of the conversation (firstresult).
 
     Called for the user's message before the LLM call (so a failed call loses
@@ -169,7 +171,9 @@ def honeychat_schedule_summary(conversation: ConversationKey, bot: Bot) -> None:
 
 
 @hookspec(firstresult=True)
-def honeychat_search_memory(conversation: ConversationKey, query: str, k: int, bot: Bot) -> list[Summary] | None:
+def honeychat_search_memory(
+    conversation: ConversationKey, query: str, k: int, bot: Bot
+) -> list[Summary] | None:
     """Return the ``k`` summaries most relevant to ``query``, best first (firstresult).
 
     Uses the same retrieval as a chat turn.
@@ -189,4 +193,3 @@ def honeychat_clear_memory(conversation: ConversationKey, bot: Bot) -> None:
 @hookspec
 def honeychat_conversation_cleared(conversation: ConversationKey, bot: Bot) -> None:
     """Notification after a conversation was cleared, for plugins that keep their own state."""
-

@@ -8,13 +8,15 @@ below. Every variable is listed in ``.env.example``.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
@@ -112,12 +114,12 @@ class Settings(BaseSettings):
     """Longer messages are cut to this length, with a note to the user."""
 
     # Plugins
-    disabled_plugins: list[str] = Field(default_factory=list)
+    disabled_plugins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     plugins_dir: Path | None = None
     plugin_config: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     # Adapters
-    adapters: list[str] = Field(default_factory=list)
+    adapters: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Adapters ``honeychat run`` starts; empty means every adapter whose credentials are set."""
     telegram_bot_token: str | None = None
     telegram_api_base: str | None = None
@@ -128,7 +130,7 @@ class Settings(BaseSettings):
     discord_bot_token: str | None = None
     discord_api_base: str | None = None
     discord_gateway_url: str | None = None
-    discord_allowed_channels: list[str] = Field(default_factory=list)
+    discord_allowed_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
     slack_bot_token: str | None = None
     slack_signing_secret: str | None = None
     slack_app_token: str | None = None
@@ -141,7 +143,9 @@ class Settings(BaseSettings):
     @field_validator("disabled_plugins", "adapters", "discord_allowed_channels", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
-        if isinstance(value, str) and not value.strip().startswith("["):
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
@@ -177,7 +181,9 @@ class Settings(BaseSettings):
 
     @property
     def is_openrouter(self) -> bool:
-        return self.llm_endpoint == OPENROUTER_BASE_URL or "openrouter.ai" in (self.llm_endpoint or "")
+        return self.llm_endpoint == OPENROUTER_BASE_URL or "openrouter.ai" in (
+            self.llm_endpoint or ""
+        )
 
     @property
     def summary_window_messages(self) -> int:

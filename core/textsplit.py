@@ -24,6 +24,10 @@ def _best_cut(text: str, limit: int) -> int:
             cut = window.rfind(pattern, 0, cut)
         if cut > limit // 3:
             return cut + len(pattern)
+    # Inside a long code block: cut at a line end; the fence is closed and reopened.
+    cut = window.rfind("\n")
+    if cut > limit // 3 and _fence_open_at(text, cut):
+        return cut + 1
     sentence_cuts = [m.end() for m in _SENTENCE_END.finditer(window)]
     for cut in reversed(sentence_cuts):
         if cut > limit // 3 and not _fence_open_at(text, cut):

@@ -9,11 +9,11 @@ or Slack.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import quote, unquote
 
 
 def utc_now() -> datetime:
@@ -70,9 +70,6 @@ class IncomingMessage:
         return self.is_direct or self.mentions_bot or self.replies_to_bot
 
 
-_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
-
-
 @dataclass(frozen=True, slots=True, order=True)
 class ConversationKey:
     """A conversation is one user talking to one character on one platform."""
@@ -85,11 +82,11 @@ class ConversationKey:
     def id(self) -> str:
         """A stable, human-readable id, safe for Redis keys and Chroma metadata.
 
-        Characters outside ``[A-Za-z0-9_.-]`` are percent-escaped so that a
-        user id containing ``:`` cannot collide with another conversation.
+        Each part is percent-encoded (UTF-8) so that a user id containing
+        ``:`` cannot collide with another conversation.
         """
         parts = (self.platform, self.user_id, self.character_id)
-        return ":".join(_KEY_UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}", p) for p in parts)
+        return ":".join(quote(part, safe="") for part in parts)
 
     @property
     def digest(self) -> str:
@@ -102,8 +99,7 @@ class ConversationKey:
         parts = conversation_id.split(":")
         if len(parts) != 3 or not all(parts):
             raise ValueError(f"not a conversation id: {conversation_id!r}")
-        unescape = re.compile(r"%([0-9A-F]{2})")
-        platform, user, character = (unescape.sub(lambda m: chr(int(m.group(1), 16)), p) for p in parts)
+        platform, user, character = (unquote(part) for part in parts)
         return cls(platform, user, character)
 
 
@@ -117,7 +113,12 @@ class StoredMessage:
     at: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "role": self.role.value, "text": self.text, "at": self.at.isoformat()}
+        return {
+            "seq": self.seq,
+            "role": self.role.value,
+            "text": self.text,
+            "at": self.at.isoformat(),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StoredMessage:

@@ -67,7 +67,9 @@ class HotStore(Protocol):
     async def cached_summary(self, conversation: ConversationKey) -> Summary | None:
         """The cached latest summary, or ``None`` on a miss."""
 
-    async def cache_summary(self, conversation: ConversationKey, summary: Summary, epoch: int) -> bool:
+    async def cache_summary(
+        self, conversation: ConversationKey, summary: Summary, epoch: int
+    ) -> bool:
         """Cache ``summary`` as the latest unless the epoch changed; returns whether it did."""
 
     async def acquire_lease(self, conversation: ConversationKey, seconds: float) -> str | None:

@@ -1,0 +1,310 @@
+"""The bot: one process's core, shared by every adapter.
+
+It owns the settings, characters, plugins, the Redis connection and the LLM
+client, and runs each turn through the hook pipeline. Adapters call
+:meth:`Bot.handle_message` and :meth:`Bot.run_command`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from honeychat.core.characters import Character, CharacterRegistry, builtin_characters_dir
+from honeychat.core.delivery import ReplyStreamer
+from honeychat.core.keyed_lock import KeyedLock
+from honeychat.core.plugins import PluginHost
+from honeychat.core.prompt import build_messages
+from honeychat.core.settings import Settings
+from honeychat.core.turn import Command, CommandCall, Turn
+from honeychat.core.types import (
+    Channel,
+    ConversationKey,
+    IncomingMessage,
+    MemoryContext,
+    Reply,
+    StoredMessage,
+)
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from honeychat.core.llm import LLMClient
+    from honeychat.core.memory.redis_server import RedisConnection
+    from honeychat.core.memory.service import MemoryService
+
+log = logging.getLogger(__name__)
+
+_COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@\S+)?(?:\s+(.*))?$", re.DOTALL)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SEEN_TTL_SECONDS = 3 * 86400
+
+
+class Bot:
+    """The platform-agnostic core of one honeychat process."""
+
+    def __init__(
+        self, settings: Settings | None = None, *, plugins: Sequence[tuple[str, object]] = ()
+    ) -> None:
+        self.settings = settings or Settings()
+        self.plugins = PluginHost()
+        self._extra_plugins = list(plugins)
+        self.characters: CharacterRegistry
+        self.commands: dict[str, Command] = {}
+        self.redis: aioredis.Redis | None = None
+        self._redis_connection: RedisConnection | None = None
+        self.llm: LLMClient | None = None
+        self.memory: MemoryService | None = None
+        self._locks = KeyedLock()
+        self._seen_local: OrderedDict[str, float] = OrderedDict()
+        self._user_characters: dict[str, str] = {}
+        self.started = False
+
+    # Lifecycle
+
+    async def start(self) -> None:
+        """Load characters and plugins, connect the stores and the LLM client, run startup hooks."""
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        self.characters = CharacterRegistry.load(
+            builtin_characters_dir(), s.characters_dir, default_id=s.default_character
+        )
+        for name, plugin in self._extra_plugins:
+            self.plugins.register(plugin, name)
+        self.plugins.load(disabled=s.disabled_plugins, plugins_dir=s.plugins_dir)
+        await self._connect_redis()
+        if s.llm_endpoint:
+            from honeychat.core.llm import LLMClient
+
+            self.llm = LLMClient(s)
+        self._collect_commands(await self.plugins.call("honeychat_register_commands", bot=self))
+        await self.plugins.call("honeychat_startup", bot=self)
+        self.started = True
+
+    async def _connect_redis(self) -> None:
+        from honeychat.core.memory.redis_server import connect_redis
+
+        try:
+            self._redis_connection = await connect_redis(self.settings)
+        except Exception as exc:
+            log.error("hot memory (Redis) unavailable, running without it: %s", exc)
+            return
+        self.redis = self._redis_connection.client
+
+    def _collect_commands(self, results: list[Any]) -> None:
+        for result in results:
+            for command in result if isinstance(result, list | tuple) else [result]:
+                if command.name in self.commands:
+                    log.warning("command /%s registered twice; keeping the first", command.name)
+                    continue
+                self.commands[command.name] = command
+
+    async def stop(self) -> None:
+        """Run shutdown hooks (pending summaries are written), then disconnect."""
+        if not self.started:
+            return
+        self.started = False
+        await self.plugins.call("honeychat_shutdown", bot=self)
+        if self.llm is not None:
+            await self.llm.aclose()
+        if self._redis_connection is not None:
+            await self._redis_connection.close()
+
+    async def __aenter__(self) -> Bot:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # Users and conversations
+
+    def _pref_key(self, platform: str, user_id: str) -> str:
+        user = ConversationKey(platform, user_id, "-").id.rsplit(":", 1)[0]
+        return f"{self.settings.key_prefix}:user:{user}:character"
+
+    async def current_character(self, platform: str, user_id: str) -> Character:
+        """The character this user talks to now (the default until they pick one)."""
+        chosen = self._user_characters.get(f"{platform}:{user_id}")
+        if chosen is None and self.redis is not None:
+            try:
+                stored = await self.redis.get(self._pref_key(platform, user_id))
+                chosen = stored if isinstance(stored, str) else None
+            except Exception as exc:
+                log.warning("could not read the user's character: %s", exc)
+        if chosen is not None:
+            self._user_characters[f"{platform}:{user_id}"] = chosen
+        return (self.characters.get(chosen) if chosen else None) or self.characters.default
+
+    async def set_character(self, platform: str, user_id: str, character_id: str) -> Character:
+        """Switch the user's character; raises ``KeyError`` for an unknown id."""
+        character = self.characters.get(character_id)
+        if character is None:
+            raise KeyError(character_id)
+        self._user_characters[f"{platform}:{user_id}"] = character.id
+        if self.redis is not None:
+            try:
+                await self.redis.set(self._pref_key(platform, user_id), character.id)
+            except Exception as exc:
+                log.warning("could not store the user's character: %s", exc)
+        return character
+
+    async def conversation_for(self, message: IncomingMessage) -> tuple[ConversationKey, Character]:
+        character = await self.current_character(message.platform, message.user_id)
+        return ConversationKey(message.platform, message.user_id, character.id), character
+
+    async def seen_before(self, platform: str, event_id: str) -> bool:
+        """Whether an event id was handled already (in Redis across processes, else in memory)."""
+        key = f"{self.settings.key_prefix}:seen:{platform}:{event_id}"
+        if self.redis is not None:
+            try:
+                fresh = await self.redis.set(key, "1", nx=True, ex=_SEEN_TTL_SECONDS)
+                return not fresh
+            except Exception as exc:
+                log.warning("dedupe store unavailable, using process memory: %s", exc)
+        if key in self._seen_local:
+            return True
+        self._seen_local[key] = time.monotonic()
+        while len(self._seen_local) > 10_000:
+            self._seen_local.popitem(last=False)
+        return False
+
+    # Messages
+
+    def clean_text(self, text: str) -> tuple[str, bool]:
+        """Strip control characters and cut to ``MAX_MESSAGE_CHARS``; returns (text, was_cut)."""
+        text = _CONTROL.sub("", text).strip()
+        limit = self.settings.max_message_chars
+        if len(text) > limit:
+            return text[:limit], True
+        return text, False
+
+    async def handle_message(self, message: IncomingMessage, channel: Channel) -> None:
+        """Answer one incoming message. Never raises: failures become a friendly sentence."""
+        try:
+            await self._handle(message, channel)
+        except Exception:
+            log.exception("turn failed for %s:%s", message.platform, message.user_id)
+            try:
+                character = await self.current_character(message.platform, message.user_id)
+                await channel.send(Reply(character.error_message))
+            except Exception:
+                log.exception("could not even send the error reply")
+
+    async def _handle(self, message: IncomingMessage, channel: Channel) -> None:
+        text, was_cut = self.clean_text(message.text)
+        command = _COMMAND.match(text)
+        if command:
+            reply = await self.run_command(
+                message, command.group(1).lower(), (command.group(2) or "").strip()
+            )
+            await channel.send(reply)
+            return
+        if not message.addresses_bot:
+            return
+        conversation, character = await self.conversation_for(message)
+        if not text:
+            if message.attachments:
+                kinds = ", ".join(sorted({a.kind for a in message.attachments}))
+                await channel.send(
+                    Reply(
+                        f"I can't open {kinds} yet, but I'd love to hear about it. Could you tell me in words?"
+                    )
+                )
+            return
+        async with self._locks.hold(conversation.id):
+            await self._turn(message, channel, conversation, character, text, was_cut)
+
+    async def _turn(
+        self,
+        message: IncomingMessage,
+        channel: Channel,
+        conversation: ConversationKey,
+        character: Character,
+        text: str,
+        was_cut: bool,
+    ) -> None:
+        tier_name, tier = self.settings.tier_for(message.platform, message.user_id)
+        turn = Turn(self, message, conversation, character, tier_name, tier, text)
+        stop = await self.plugins.first("honeychat_ingest", turn=turn)
+        if isinstance(stop, Reply):
+            await channel.send(stop)
+            return
+        stored: StoredMessage | None = await self.plugins.first(
+            "honeychat_persist", conversation=conversation, role="user", text=turn.text, turn=turn
+        )
+        turn.context = (
+            await self.plugins.first("honeychat_memory_context", turn=turn) or MemoryContext()
+        )
+        sections: list[str] = []
+        for result in await self.plugins.call("honeychat_prompt_sections", turn=turn):
+            sections.extend([result] if isinstance(result, str) else result)
+        messages = build_messages(
+            character,
+            turn.context,
+            turn.text,
+            sections=sections,
+            current_seq=stored.seq if stored else None,
+        )
+        if self.llm is None:
+            await channel.send(
+                Reply("I can't think right now: no language model is configured for me.")
+            )
+            return
+        model = character.model or tier.model
+        async with ReplyStreamer(
+            channel, stream=self.settings.llm_streaming and not turn.extras.get("no_stream")
+        ) as out:
+            try:
+                stream = self.llm.stream(
+                    messages,
+                    model=model,
+                    fallback_models=tier.fallback_models,
+                    max_tokens=tier.max_output_tokens,
+                )
+                async for delta in stream:
+                    await out.feed(delta)
+                completion = stream.completion
+            except Exception as exc:
+                log.error("LLM failed for %s: %s", conversation.id, exc)
+                await out.finish(character.error_message)
+                return
+            turn.model = completion.model if completion else model
+            turn.usage = dict(completion.usage) if completion else {}
+            turn.reply_text = out.text.strip()
+            await self.plugins.call("honeychat_transform_reply", turn=turn)
+            if was_cut:
+                turn.reply_text += f"\n\n(Your message was long, so I only read the first {self.settings.max_message_chars} characters.)"
+            await out.finish(turn.reply_text)
+        await self.plugins.first(
+            "honeychat_persist",
+            conversation=conversation,
+            role="assistant",
+            text=turn.reply_text,
+            turn=turn,
+        )
+        await self.plugins.call("honeychat_schedule_summary", conversation=conversation, bot=self)
+
+    # Commands
+
+    async def run_command(
+        self, message: IncomingMessage, name: str, args: str = "", *, from_choice: bool = False
+    ) -> Reply:
+        """Run a chat command and return its reply (adapters render it)."""
+        command = self.commands.get(name.lower())
+        if command is None:
+            return Reply(f"I don't know the command /{name}. Try /help.", ephemeral=True)
+        conversation, character = await self.conversation_for(message)
+        call = CommandCall(self, message, conversation, character, args, from_choice)
+        try:
+            return await command.handler(call)
+        except Exception:
+            log.exception("command /%s failed", name)
+            return Reply(
+                "Something went wrong with that command. Please try again in a moment.",
+                ephemeral=True,
+            )

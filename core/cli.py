@@ -1,0 +1,269 @@
+"""The ``honeychat`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import logging.handlers
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from honeychat.core.settings import Settings
+
+NO_LLM = (
+    "No language model is configured: set OPENROUTER_API_KEY, "
+    "or LLM_BASE_URL (with LLM_API_KEY if it needs one) for another OpenAI-compatible endpoint."
+)
+
+
+class _OneLine(logging.Formatter):
+    """Log records as one line, without tracebacks (those go to the log file)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"honeychat: {record.levelname.lower()}: {record.getMessage()}"
+
+
+def setup_logging(settings: Settings, *, console_level: int) -> Path:
+    """Full logs to a rotating file under the data dir; short lines on stderr."""
+    log_dir = settings.data_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / "honeychat.log"
+    root = logging.getLogger()
+    root.setLevel(getattr(logging, settings.log_level.upper(), logging.INFO))
+    file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=3)
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(console_level)
+    console.setFormatter(_OneLine())
+    root.handlers = [file_handler, console]
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "aiogram.event"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return path
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"honeychat: {message}", file=sys.stderr)
+    return code
+
+
+# Subcommands
+
+
+async def _with_bot(settings: Settings, work: Callable[[Any], Awaitable[int]]) -> int:
+    from honeychat.core.bot import Bot
+
+    bot = Bot(settings)
+    await bot.start()
+    try:
+        return await work(bot)
+    finally:
+        await bot.stop()
+
+
+def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.llm_endpoint:
+        return _fail(NO_LLM, 2)
+    setup_logging(settings, console_level=logging.ERROR)
+    from honeychat.adapters.terminal import run_chat
+
+    async def work(bot: Any) -> int:
+        return await run_chat(bot, user=args.user, character=args.character)
+
+    return asyncio.run(_with_bot(settings, work))
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    setup_logging(settings, console_level=logging.INFO)
+    from honeychat.core.runner import run_adapters
+
+    return asyncio.run(run_adapters(settings))
+
+
+def _conversation(settings: Settings, args: argparse.Namespace) -> Any:
+    from honeychat.core.types import ConversationKey
+
+    return ConversationKey(args.platform, args.user, args.character or settings.default_character)
+
+
+def cmd_memory(settings: Settings, args: argparse.Namespace) -> int:
+    setup_logging(settings, console_level=logging.ERROR)
+    conversation = _conversation(settings, args)
+
+    async def work(bot: Any) -> int:
+        if args.action == "search":
+            if not args.query.strip():
+                return _fail("search needs a non-empty query", 2)
+            results = await bot.plugins.first(
+                "honeychat_search_memory",
+                conversation=conversation,
+                query=args.query,
+                k=args.k,
+                bot=bot,
+            )
+            for summary in results or []:
+                print(
+                    f"[{summary.score:.3f}] messages {summary.first_seq}-{summary.last_seq}: {summary.text}"
+                )
+            if not results:
+                print("No memories found.")
+            return 0
+        if args.action == "clear":
+            from honeychat.plugins.commands import clear_conversation
+
+            await clear_conversation(bot, conversation)
+            print(f"Cleared {conversation.id}.")
+            return 0
+        data = await bot.plugins.first(
+            "honeychat_export_memory", conversation=conversation, bot=bot
+        )
+        if args.action == "export":
+            print(json.dumps(data, indent=2, ensure_ascii=False))
+            return 0
+        _print_memory(data or {})
+        return 0
+
+    return asyncio.run(_with_bot(settings, work))
+
+
+def _print_memory(data: dict[str, Any]) -> None:
+    print(
+        f"Conversation {data.get('conversation')}: {data.get('last_seq', 0)} messages, "
+        f"summarized through {data.get('summarized_through', 0)}"
+    )
+    for item in data.get("summaries", []):
+        print(f"  summary {item['first_seq']}-{item['last_seq']}: {item['text']}")
+    for message in data.get("recent", []):
+        print(f"  #{message['seq']} {message['role']}: {message['text']}")
+    if data.get("unavailable"):
+        print("Unavailable layers: " + ", ".join(data["unavailable"]))
+
+
+def cmd_characters(settings: Settings, args: argparse.Namespace) -> int:
+    from honeychat.core.characters import (
+        CharacterError,
+        CharacterRegistry,
+        builtin_characters_dir,
+        load_character_file,
+    )
+
+    if args.action == "validate" and args.files:
+        bad = 0
+        for file in args.files:
+            result = load_character_file(Path(file))
+            if isinstance(result, CharacterError):
+                print(f"✗ {result}")
+                bad += 1
+            else:
+                print(f"✓ {file}: {result.id} ({result.name})")
+        return 1 if bad else 0
+    try:
+        registry = CharacterRegistry.load(
+            builtin_characters_dir(), settings.characters_dir, default_id=settings.default_character
+        )
+    except RuntimeError as exc:
+        return _fail(str(exc))
+    for character in registry.all():
+        marker = "*" if character.id == registry.default.id else " "
+        print(f"{marker} {character.id:<12} {character.name:<12} {character.description}")
+    for error in registry.errors:
+        print(f"✗ {error}")
+    return 1 if (args.action == "validate" and registry.errors) else 0
+
+
+def cmd_plugins(settings: Settings, args: argparse.Namespace) -> int:
+    from honeychat.core.plugins import PluginHost
+
+    host = PluginHost()
+    if args.action == "hooks":
+        for name in sorted(host.pm.hook.__dict__):
+            caller = getattr(host.pm.hook, name)
+            spec = caller.spec
+            if spec is None:
+                continue
+            first = " (firstresult)" if spec.opts.get("firstresult") else ""
+            print(f"{name}({', '.join(spec.argnames)}){first}")
+            doc = (spec.function.__doc__ or "").strip()
+            print("    " + doc.replace("\n", "\n") + "\n")
+        return 0
+    host.load(disabled=settings.disabled_plugins, plugins_dir=settings.plugins_dir)
+    for info in host.info.values():
+        print(f"{info.name:<16} {info.source:<12} {info.version or '-':<8} {', '.join(info.hooks)}")
+    for problem in host.problems:
+        print(f"✗ {problem}")
+    return 0
+
+
+def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
+    from honeychat.core.doctor import run_doctor
+
+    return asyncio.run(run_doctor(settings))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="honeychat", description="AI companion bots that remember."
+    )
+    parser.add_argument("--version", action="version", version="honeychat 0.1.0")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    chat = sub.add_parser("chat", help="chat with a character in the terminal")
+    chat.add_argument("--character", help="character id (see `honeychat characters list`)")
+    chat.add_argument(
+        "--user", default=getpass.getuser(), help="your user name (default: your login)"
+    )
+    chat.set_defaults(handler=cmd_chat)
+
+    run = sub.add_parser("run", help="serve the configured platforms (Telegram, Discord, Slack)")
+    run.set_defaults(handler=cmd_run)
+
+    memory = sub.add_parser("memory", help="inspect or manage one conversation's memory")
+    memory.add_argument("action", choices=["show", "search", "clear", "export"])
+    memory.add_argument("query", nargs="?", default="", help="text to search for (search only)")
+    memory.add_argument("--platform", default="terminal")
+    memory.add_argument("--user", default=getpass.getuser())
+    memory.add_argument("--character", default=None)
+    memory.add_argument("-k", type=int, default=5, help="how many results (search only)")
+    memory.set_defaults(handler=cmd_memory)
+
+    characters = sub.add_parser("characters", help="list or validate characters")
+    characters.add_argument("action", choices=["list", "validate"])
+    characters.add_argument("files", nargs="*", help="YAML files to validate (default: all loaded)")
+    characters.set_defaults(handler=cmd_characters)
+
+    plugins = sub.add_parser("plugins", help="list plugins or hook specs")
+    plugins.add_argument("action", choices=["list", "hooks"])
+    plugins.set_defaults(handler=cmd_plugins)
+
+    doctor = sub.add_parser("doctor", help="check configuration, stores and the LLM endpoint")
+    doctor.set_defaults(handler=cmd_doctor)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]).upper()
+        return _fail(f"invalid setting {field}: {first['msg']}", 2)
+    try:
+        return int(args.handler(settings, args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # last resort: one line for the user, the trace in the log file
+        logging.getLogger(__name__).exception("honeychat %s failed", args.command)
+        return _fail(
+            f"{args.command} failed: {exc} (details in {settings.data_dir / 'logs' / 'honeychat.log'})"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

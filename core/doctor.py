@@ -1,0 +1,106 @@
+"""``honeychat doctor``: check configuration, each store and the LLM endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import httpx
+
+from honeychat.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Check:
+    """One line of the doctor's report."""
+
+    name: str
+    ok: bool
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{'✓' if self.ok else '✗'} {self.name}: {self.detail}"
+
+
+async def check_characters(settings: Settings) -> Check:
+    from honeychat.core.characters import CharacterRegistry, builtin_characters_dir
+
+    try:
+        registry = CharacterRegistry.load(
+            builtin_characters_dir(), settings.characters_dir, default_id=settings.default_character
+        )
+    except RuntimeError as exc:
+        return Check("characters", False, str(exc))
+    if registry.errors:
+        return Check("characters", False, "; ".join(map(str, registry.errors)))
+    return Check(
+        "characters", True, f"{len(registry)} loaded ({', '.join(c.id for c in registry.all())})"
+    )
+
+
+async def check_redis(settings: Settings) -> Check:
+    from honeychat.core.memory.redis_server import connect_redis
+
+    where = settings.redis_url or f"embedded server under {settings.data_dir}"
+    try:
+        connection = await connect_redis(settings)
+        try:
+            await asyncio.wait_for(connection.client.ping(), 5)
+        finally:
+            await connection.close()
+    except Exception as exc:
+        return Check(
+            "redis",
+            False,
+            f"{where}: {exc}. Check REDIS_URL, or unset it to use the embedded server.",
+        )
+    return Check("redis", True, f"{where} answers")
+
+
+async def check_chroma(settings: Settings) -> Check:
+    from honeychat.core.memory.cold import open_cold_store
+
+    where = settings.chroma_url or f"embedded under {settings.data_dir / 'chroma'}"
+    try:
+        store = await asyncio.to_thread(open_cold_store, settings)
+        await store.close()
+    except Exception as exc:
+        return Check(
+            "chroma",
+            False,
+            f"{where}: {exc}. Check CHROMA_URL, or unset it to use embedded Chroma.",
+        )
+    return Check("chroma", True, f"{where} reachable")
+
+
+async def check_llm(settings: Settings) -> Check:
+    endpoint = settings.llm_endpoint
+    if not endpoint:
+        return Check("llm", False, "not configured: set OPENROUTER_API_KEY or LLM_BASE_URL")
+    headers = {"Authorization": f"Bearer {settings.llm_key}"} if settings.llm_key else {}
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.get(f"{endpoint}/models", headers=headers)
+    except httpx.HTTPError as exc:
+        return Check("llm", False, f"{endpoint} unreachable: {exc}")
+    if response.status_code in (401, 403):
+        return Check("llm", False, f"{endpoint} refused the API key (HTTP {response.status_code})")
+    if response.status_code >= 400:
+        return Check("llm", False, f"{endpoint}/models answered HTTP {response.status_code}")
+    return Check("llm", True, f"{endpoint} answers")
+
+
+async def run_doctor(settings: Settings) -> int:
+    """Print every check; exit code 1 if any failed."""
+    checks = [
+        await check_characters(settings),
+        await check_redis(settings),
+        await check_chroma(settings),
+        await check_llm(settings),
+    ]
+    for check in checks:
+        print(check)
+    return 0 if all(c.ok for c in checks) else 1

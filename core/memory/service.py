@@ -1,0 +1,209 @@
+"""The memory service: both layers together, as a turn and the tools see them.
+
+Failure isolation lives here: when a layer cannot be reached the turn goes
+on without it, the cause is logged once (and again when it recovers), and
+the other layer keeps working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from honeychat.core.memory.stores import ColdStore, HotStore, StoreUnavailable
+from honeychat.core.memory.summarizer import Summarizer
+from honeychat.core.types import ConversationKey, MemoryContext, Role, StoredMessage, Summary
+
+log = logging.getLogger(__name__)
+
+
+class LayerHealth:
+    """Logs a layer's failure once, and its recovery once."""
+
+    def __init__(self, layer: str) -> None:
+        self.layer = layer
+        self.down = False
+        self.errors = 0
+
+    def failed(self, exc: BaseException | str) -> None:
+        self.errors += 1
+        if not self.down:
+            self.down = True
+            log.error("%s memory layer unavailable, answering without it: %s", self.layer, exc)
+
+    def ok(self) -> None:
+        if self.down:
+            self.down = False
+            log.warning("%s memory layer is back", self.layer)
+
+
+class MemoryService:
+    """Reads and writes both layers for the pipeline, commands, CLI and inspector."""
+
+    def __init__(
+        self, hot: HotStore | None, cold: ColdStore | None, summarizer: Summarizer | None
+    ) -> None:
+        self.hot = hot
+        self.cold = cold
+        self.summarizer = summarizer
+        self.hot_health = LayerHealth("hot")
+        self.cold_health = LayerHealth("cold")
+
+    async def _guard(self, health: LayerHealth, coro: Any, default: Any) -> Any:
+        try:
+            result = await coro
+        except StoreUnavailable as exc:
+            health.failed(exc.cause)
+            return default
+        health.ok()
+        return result
+
+    async def persist(
+        self, conversation: ConversationKey, role: Role, text: str, at: datetime
+    ) -> StoredMessage | None:
+        if self.hot is None:
+            return None
+        return await self._guard(
+            self.hot_health, self.hot.append(conversation, role, text, at), None
+        )
+
+    async def latest_summary(
+        self, conversation: ConversationKey, *, fill_cache: bool = True
+    ) -> Summary | None:
+        """The newest summary: from the Redis cache, else by metadata from the cold layer."""
+        epoch = None
+        if self.hot is not None:
+            cached = await self._guard(self.hot_health, self.hot.cached_summary(conversation), None)
+            if cached is not None:
+                return cached
+            if fill_cache:
+                epoch = await self._guard(self.hot_health, self.hot.epoch(conversation), None)
+        if self.cold is None:
+            return None
+        latest: Summary | None = await self._guard(
+            self.cold_health, self.cold.latest(conversation.id), None
+        )
+        if latest is not None and epoch is not None and self.hot is not None:
+            await self._guard(
+                self.hot_health, self.hot.cache_summary(conversation, latest, epoch), None
+            )
+        return latest
+
+    async def search(self, conversation: ConversationKey, query: str, k: int) -> list[Summary]:
+        if self.cold is None or k <= 0 or not query.strip():
+            return []
+        return await self._guard(self.cold_health, self.cold.search(conversation.id, query, k), [])
+
+    async def context(
+        self, conversation: ConversationKey, query: str, *, recent: int, k: int
+    ) -> MemoryContext:
+        """The three reads of a turn, run concurrently, with nothing injected twice."""
+        recent_read = (
+            self._guard(self.hot_health, self.hot.recent(conversation, recent), None)
+            if self.hot is not None and recent > 0
+            else _const([])
+        )
+        # Two extra candidates so that dropping duplicates still leaves k.
+        buffered, latest, found = await asyncio.gather(
+            recent_read, self.latest_summary(conversation), self.search(conversation, query, k + 2)
+        )
+        unavailable = tuple(h.layer for h in (self.hot_health, self.cold_health) if h.down)
+        messages: list[StoredMessage] = buffered or []
+        oldest_buffered = messages[0].seq if messages else math.inf
+
+        def shown(summary: Summary) -> bool:
+            return summary.first_seq < oldest_buffered  # a window wholly in the buffer adds nothing
+
+        latest_shown = latest if latest is not None and shown(latest) else None
+        relevant = [s for s in found if shown(s) and (latest is None or s.doc_id != latest.doc_id)][
+            :k
+        ]
+        return MemoryContext(
+            recent=tuple(messages),
+            latest_summary=latest_shown,
+            relevant=tuple(relevant),
+            unavailable=unavailable,
+        )
+
+    def schedule_summary(self, conversation: ConversationKey) -> None:
+        if self.summarizer is not None:
+            self.summarizer.schedule(conversation)
+
+    async def clear(self, conversation: ConversationKey) -> None:
+        """Forget a conversation in both layers; a summary in progress is discarded."""
+        if self.summarizer is not None:
+            await self.summarizer.cancel(conversation)
+        errors: list[str] = []
+        if self.hot is not None:
+            try:
+                await self.hot.clear(conversation)
+            except StoreUnavailable as exc:
+                errors.append(str(exc))
+        if self.cold is not None:
+            try:
+                await self.cold.delete(conversation.id)
+            except StoreUnavailable as exc:
+                errors.append(str(exc))
+        if errors:
+            raise StoreUnavailable(
+                "hot" if self.hot and "hot" in errors[0] else "cold", "; ".join(errors)
+            )
+
+    async def export(self, conversation: ConversationKey) -> dict[str, Any]:
+        """Everything both layers hold for a conversation, JSON-ready."""
+        recent: Sequence[StoredMessage] = []
+        watermark = last_seq = 0
+        if self.hot is not None:
+            recent = await self._guard(self.hot_health, self.hot.recent(conversation, 10_000), [])
+            watermark = await self._guard(self.hot_health, self.hot.watermark(conversation), 0)
+            last_seq = await self._guard(self.hot_health, self.hot.last_seq(conversation), 0)
+        summaries: list[Summary] = []
+        if self.cold is not None:
+            summaries = await self._guard(self.cold_health, self.cold.all(conversation.id), [])
+        return {
+            "conversation": conversation.id,
+            "platform": conversation.platform,
+            "user_id": conversation.user_id,
+            "character": conversation.character_id,
+            "last_seq": last_seq,
+            "summarized_through": watermark,
+            "recent": [m.to_dict() for m in recent],
+            "summaries": [summary_to_dict(s) for s in summaries],
+            "unavailable": [h.layer for h in (self.hot_health, self.cold_health) if h.down],
+        }
+
+    async def close(self, *, drain_timeout: float = 60.0) -> None:
+        """Finish pending summaries, then close both layers."""
+        if self.summarizer is not None:
+            try:
+                await self.summarizer.wait_idle(drain_timeout)
+            except TimeoutError:
+                log.warning("gave up waiting for %d pending summaries", self.summarizer.pending)
+        for store in (self.hot, self.cold):
+            if store is not None:
+                try:
+                    await store.close()
+                except Exception:
+                    log.debug("closing a memory store failed", exc_info=True)
+
+
+def summary_to_dict(summary: Summary) -> dict[str, Any]:
+    """A summary as JSON-ready data."""
+    return {
+        "id": summary.doc_id,
+        "text": summary.text,
+        "first_seq": summary.first_seq,
+        "last_seq": summary.last_seq,
+        "first_at": summary.first_at.isoformat() if summary.first_at else None,
+        "last_at": summary.last_at.isoformat() if summary.last_at else None,
+        "model": summary.model,
+        "score": summary.score,
+    }
+
+
+async def _const(value: Any) -> Any:
+    return value

@@ -1,0 +1,192 @@
+"""Background summarization of fixed windows of messages into cold documents.
+
+Progress is a per-conversation watermark (the last summarized sequence
+number). A window ``watermark+1 .. watermark+W`` is summarized exactly once,
+when all of it exists:
+
+* in one process, at most one task per conversation runs (a second trigger
+  only asks the running task to look again), and a clear cancels it;
+* across processes sharing Redis, a lease in Redis guards the work;
+* the watermark moves by compare-and-set on (watermark, epoch), and a clear
+  changes the epoch, so a summary finished after a clear is deleted again:
+  the clear wins;
+* an empty or failed summary is never stored or cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from honeychat.core.memory.stores import ColdStore, HotStore, StoreUnavailable
+from honeychat.core.types import ConversationKey, Role, StoredMessage, Summary
+
+log = logging.getLogger(__name__)
+
+SummarizeFn = Callable[[Sequence[StoredMessage], str], Awaitable[str]]
+"""Turns a window of messages (and the character's name) into summary text."""
+
+SUMMARY_INSTRUCTIONS = """\
+You write the long-term memory of a companion chatbot named {name}.
+Summarize the conversation excerpt below in at most 120 words, as short factual
+statements in the third person. Keep every concrete detail about the user:
+names of people and pets, places, dates and times, numbers, plans, preferences,
+feelings and events. Also note anything {name} promised. No commentary, no
+greetings, no information that is not in the excerpt."""
+
+
+def render_window(messages: Sequence[StoredMessage], character_name: str) -> str:
+    """The window as a plain transcript for the summarizer."""
+    return "\n".join(
+        f"{'User' if m.role is Role.USER else character_name}: {m.text}" for m in messages
+    )
+
+
+@dataclass(slots=True)
+class _Job:
+    task: asyncio.Task[None]
+    again: bool = False
+
+
+class Summarizer:
+    """Schedules and runs window summaries for every conversation of one process."""
+
+    def __init__(
+        self,
+        hot: HotStore,
+        cold: ColdStore,
+        summarize: SummarizeFn,
+        *,
+        window: int,
+        model: str,
+        character_name: Callable[[str], str] = lambda cid: cid,
+        lease_seconds: float = 120.0,
+    ) -> None:
+        self.hot = hot
+        self.cold = cold
+        self.summarize = summarize
+        self.window = window
+        self.model = model
+        self.character_name = character_name
+        self.lease_seconds = lease_seconds
+        self._jobs: dict[ConversationKey, _Job] = {}
+        self.written = 0
+        self.failures = 0
+
+    def schedule(self, conversation: ConversationKey) -> None:
+        """Make sure complete windows of ``conversation`` get summarized soon."""
+        job = self._jobs.get(conversation)
+        if job is not None and not job.task.done():
+            job.again = True
+            return
+        task = asyncio.create_task(self._run(conversation), name=f"summarize {conversation.id}")
+        self._jobs[conversation] = _Job(task)
+        task.add_done_callback(functools.partial(self._forget, conversation))
+
+    def _forget(self, conversation: ConversationKey, task: asyncio.Task[None]) -> None:
+        job = self._jobs.get(conversation)
+        if job is not None and job.task is task:
+            del self._jobs[conversation]
+
+    async def cancel(self, conversation: ConversationKey) -> None:
+        """Stop work in progress for a conversation (used by clear)."""
+        job = self._jobs.pop(conversation, None)
+        if job is not None and not job.task.done():
+            job.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await job.task
+
+    async def wait_idle(self, timeout: float | None = None) -> None:
+        """Wait until no summary is being written (pending ones are finished)."""
+
+        async def _drain() -> None:
+            while self._jobs:
+                tasks = [job.task for job in list(self._jobs.values())]
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+        await asyncio.wait_for(_drain(), timeout)
+
+    @property
+    def pending(self) -> int:
+        return len(self._jobs)
+
+    async def _run(self, conversation: ConversationKey) -> None:
+        while True:
+            try:
+                token = await self.hot.acquire_lease(conversation, self.lease_seconds)
+                if token is None:
+                    return  # another process is summarizing this conversation
+                try:
+                    while await self._summarize_next(conversation):
+                        pass
+                finally:
+                    await self.hot.release_lease(conversation, token)
+            except StoreUnavailable as exc:
+                log.warning("summary of %s postponed: %s", conversation.id, exc)
+                self.failures += 1
+                return
+            job = self._jobs.get(conversation)
+            if job is None or not job.again:
+                return
+            job.again = False
+
+    async def _summarize_next(self, conversation: ConversationKey) -> bool:
+        """Summarize the next complete window; returns whether one was handled."""
+        watermark = await self.hot.watermark(conversation)
+        last = await self.hot.last_seq(conversation)
+        if last - watermark < self.window:
+            return False
+        epoch = await self.hot.epoch(conversation)
+        first_seq, last_seq = watermark + 1, watermark + self.window
+        messages = await self.hot.window(conversation, first_seq, last_seq)
+        if not messages:
+            # The window expired from the buffer before it could be summarized.
+            log.warning(
+                "window %d-%d of %s expired unsummarized", first_seq, last_seq, conversation.id
+            )
+            return await self.hot.advance_watermark(conversation, watermark, last_seq, epoch)
+
+        try:
+            text = (
+                await self.summarize(messages, self.character_name(conversation.character_id))
+            ).strip()
+        except Exception as exc:
+            self.failures += 1
+            log.warning(
+                "summary of %s window %d-%d failed: %s", conversation.id, first_seq, last_seq, exc
+            )
+            return False
+        if not text:
+            self.failures += 1
+            log.warning(
+                "summary of %s window %d-%d was empty; not stored",
+                conversation.id,
+                first_seq,
+                last_seq,
+            )
+            return False
+
+        summary = Summary(
+            conversation_id=conversation.id,
+            text=text,
+            first_seq=first_seq,
+            last_seq=last_seq,
+            first_at=messages[0].at,
+            last_at=messages[-1].at,
+            model=self.model,
+        )
+        if await self.hot.epoch(conversation) != epoch:
+            return False  # cleared while the LLM worked: drop the summary
+        await self.cold.add(summary)
+        if not await self.hot.advance_watermark(conversation, watermark, last_seq, epoch):
+            if await self.hot.epoch(conversation) != epoch:
+                await self.cold.delete(conversation.id, [summary.doc_id])
+                log.info("summary of %s discarded: the conversation was cleared", conversation.id)
+            return False
+        await self.hot.cache_summary(conversation, summary, epoch)
+        self.written += 1
+        return True

@@ -1,0 +1,68 @@
+"""``honeychat run``: start the bot and every configured platform adapter."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from honeychat.core.adapter import Adapter
+from honeychat.core.bot import Bot
+from honeychat.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+NO_ADAPTER = (
+    "No platform is configured: set TELEGRAM_BOT_TOKEN, DISCORD_BOT_TOKEN, or SLACK_BOT_TOKEN "
+    "(with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN). To chat locally, use `honeychat chat`."
+)
+
+
+async def collect_adapters(bot: Bot) -> list[Adapter]:
+    """The adapters plugins registered, restricted to ``ADAPTERS`` when it is set."""
+    adapters: list[Adapter] = []
+    for result in await bot.plugins.call("honeychat_register_adapters", bot=bot):
+        adapters.extend(result if isinstance(result, list | tuple) else [result])
+    wanted = set(bot.settings.adapters)
+    if wanted:
+        unknown = wanted - {a.name for a in adapters}
+        for name in sorted(unknown):
+            log.error(
+                "adapter '%s' is listed in ADAPTERS but not configured or not installed", name
+            )
+        adapters = [a for a in adapters if a.name in wanted]
+    return adapters
+
+
+async def run_adapters(settings: Settings, *, stop_event: asyncio.Event | None = None) -> int:
+    """Serve until SIGINT/SIGTERM (or ``stop_event``); returns an exit code."""
+    stop = stop_event or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    async with Bot(settings) as bot:
+        adapters = await collect_adapters(bot)
+        if not adapters:
+            log.error(NO_ADAPTER)
+            return 2
+        started: list[Adapter] = []
+        for adapter in adapters:
+            try:
+                await adapter.start()
+            except Exception as exc:
+                log.error("adapter '%s' could not start: %s", adapter.name, exc)
+                continue
+            log.info("adapter '%s' running", adapter.name)
+            started.append(adapter)
+        if not started:
+            return 1
+        await stop.wait()
+        log.info("stopping: finishing in-flight replies")
+        for adapter in reversed(started):
+            try:
+                await adapter.stop()
+            except Exception:
+                log.exception("adapter '%s' did not stop cleanly", adapter.name)
+    return 0

@@ -1,0 +1,132 @@
+"""Built-in plugin: the chat commands every platform offers.
+
+``/start``, ``/help``, ``/character``, ``/forget`` and ``/memory``. Adapters
+expose them natively (Telegram commands, Discord and Slack slash commands).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from honeychat import hookimpl
+from honeychat.core.memory.stores import StoreUnavailable
+from honeychat.core.turn import Command, CommandCall
+from honeychat.core.types import Choice, ConversationKey, Reply
+
+if TYPE_CHECKING:
+    from honeychat.core.bot import Bot
+
+_CONFIRM = "confirm"
+_CANCEL = "cancel"
+
+
+async def start(call: CommandCall) -> Reply:
+    return Reply(call.character.greeting.strip())
+
+
+async def help_(call: CommandCall) -> Reply:
+    lines = [f"I'm {call.character.name}. Just talk to me; I remember what you tell me.", ""]
+    lines += [f"/{c.name} - {c.description}" for c in call.bot.commands.values()]
+    return Reply("\n".join(lines), ephemeral=True)
+
+
+def _character_choices(bot: Bot) -> list[tuple[str, str]]:
+    return [(c.name, c.id) for c in bot.characters.all()]
+
+
+async def character(call: CommandCall) -> Reply:
+    wanted = call.args.strip().lower()
+    if not wanted:
+        choices = tuple(
+            Choice(
+                f"{c.name}{' (current)' if c.id == call.character.id else ''}", "character", c.id
+            )
+            for c in call.bot.characters.all()
+        )
+        listing = "\n".join(f"- {c.name}: {c.description}" for c in call.bot.characters.all())
+        return Reply(f"Who would you like to talk to?\n{listing}", choices=choices)
+    try:
+        chosen = await call.bot.set_character(call.message.platform, call.message.user_id, wanted)
+    except KeyError:
+        known = ", ".join(c.id for c in call.bot.characters.all())
+        return Reply(
+            f"There is no character called '{wanted}'. Choose one of: {known}.", ephemeral=True
+        )
+    return Reply(f"You're now talking with {chosen.name}.\n\n{chosen.greeting.strip()}")
+
+
+async def forget(call: CommandCall) -> Reply:
+    answer = call.args.strip().lower()
+    if answer == _CANCEL:
+        return Reply("Okay, I'll keep remembering.", ephemeral=True)
+    if answer != _CONFIRM:
+        return Reply(
+            f"This erases everything {call.character.name} remembers about your chats. Are you sure?",
+            choices=(
+                Choice("Yes, forget everything", "forget", _CONFIRM),
+                Choice("Cancel", "forget", _CANCEL),
+            ),
+            ephemeral=True,
+        )
+    try:
+        await clear_conversation(call.bot, call.conversation)
+    except StoreUnavailable:
+        return Reply(
+            "I couldn't reach my memory just now, so nothing was erased. Please try again later."
+        )
+    return Reply(f"Done. {call.character.name} has forgotten your conversations. Fresh start!")
+
+
+async def clear_conversation(bot: Bot, conversation: ConversationKey) -> None:
+    """Clear through the memory hooks; store failures propagate so the user is told."""
+    await bot.plugins.call(
+        "honeychat_clear_memory", conversation=conversation, bot=bot, strict=True
+    )
+    await bot.plugins.call("honeychat_conversation_cleared", conversation=conversation, bot=bot)
+
+
+async def memory(call: CommandCall) -> Reply:
+    data = await call.bot.plugins.first(
+        "honeychat_export_memory", conversation=call.conversation, bot=call.bot
+    )
+    if not data:
+        return Reply("My memory is switched off right now.", ephemeral=True)
+    summaries = data.get("summaries", [])
+    recent = data.get("recent", [])
+    if not summaries and not recent:
+        return Reply(
+            f"{call.character.name} doesn't remember anything about you yet.", ephemeral=True
+        )
+    lines = [f"What {call.character.name} remembers:"]
+    for item in summaries[-3:]:
+        lines.append(f"- {_shorten(item['text'], 300)}")
+    lines.append(
+        f"({len(summaries)} memories of earlier chats, and the last {len(recent)} messages word for word.)"
+    )
+    if data.get("unavailable"):
+        lines.append(
+            "Part of my memory is unreachable right now: " + ", ".join(data["unavailable"]) + "."
+        )
+    return Reply("\n".join(lines), ephemeral=True)
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+@hookimpl
+def honeychat_register_commands(bot: Bot) -> list[Command]:
+    return [
+        Command("start", "Meet your character", start),
+        Command("help", "What I can do", help_),
+        Command(
+            "character",
+            "Choose who to talk to",
+            character,
+            arg_name="name",
+            arg_choices=_character_choices,
+        ),
+        Command("forget", "Erase what I remember about you", forget),
+        Command("memory", "What I remember about you", memory),
+    ]

@@ -1,0 +1,154 @@
+"""Built-in plugin: two-layer memory (Redis hot buffer + Chroma summaries).
+
+Disable it (``DISABLED_PLUGINS=memory``) and implement the memory hooks to
+replace memory wholesale, or keep it and answer ``honeychat_hot_store`` /
+``honeychat_cold_store`` from another plugin to swap one layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from honeychat import hookimpl
+from honeychat.core.memory.service import MemoryService
+from honeychat.core.memory.stores import ColdStore, HotStore, StoreUnavailable
+from honeychat.core.memory.summarizer import SUMMARY_INSTRUCTIONS, Summarizer, render_window
+from honeychat.core.types import ConversationKey, MemoryContext, Role, StoredMessage, Summary
+
+if TYPE_CHECKING:
+    from honeychat.core.bot import Bot
+    from honeychat.core.turn import Turn
+
+log = logging.getLogger(__name__)
+
+
+class MemoryPlugin:
+    """Wires the memory layers into the turn pipeline."""
+
+    def __init__(self) -> None:
+        self.service: MemoryService | None = None
+
+    # Default layers (trylast, so another plugin's answer wins)
+
+    @hookimpl(trylast=True)
+    def honeychat_hot_store(self, bot: Bot) -> HotStore | None:
+        if bot.redis is None:
+            return None
+        from honeychat.core.memory.hot import RedisHotStore
+
+        s = bot.settings
+        return RedisHotStore(
+            bot.redis,
+            prefix=s.key_prefix,
+            buffer_size=s.hot_buffer_size,
+            ttl_seconds=s.hot_buffer_ttl_days * 86400,
+        )
+
+    @hookimpl(trylast=True)
+    async def honeychat_cold_store(self, bot: Bot) -> ColdStore | None:
+        from honeychat.core.memory.cold import open_cold_store
+
+        try:
+            store = await asyncio.to_thread(open_cold_store, bot.settings)
+        except StoreUnavailable as exc:
+            log.error("long-term memory disabled: %s", exc)
+            return None
+        return store
+
+    # Lifecycle
+
+    @hookimpl
+    async def honeychat_startup(self, bot: Bot) -> None:
+        hot = await bot.plugins.first("honeychat_hot_store", bot=bot)
+        cold = await bot.plugins.first("honeychat_cold_store", bot=bot)
+        summarizer = None
+        if hot is not None and cold is not None and bot.llm is not None:
+            summarizer = Summarizer(
+                hot,
+                cold,
+                self._summarize_with(bot),
+                window=bot.settings.summary_window_messages,
+                model=bot.settings.summarizer_model,
+                character_name=lambda cid: c.name if (c := bot.characters.get(cid)) else cid,
+            )
+        self.service = MemoryService(hot, cold, summarizer)
+        bot.memory = self.service
+
+    @hookimpl
+    async def honeychat_shutdown(self, bot: Bot) -> None:
+        if self.service is not None:
+            await self.service.close()
+
+    @staticmethod
+    def _summarize_with(bot: Bot) -> Any:
+        async def summarize(messages: Sequence[StoredMessage], character_name: str) -> str:
+            assert bot.llm is not None
+            completion = await bot.llm.complete(
+                [
+                    {"role": "system", "content": SUMMARY_INSTRUCTIONS.format(name=character_name)},
+                    {"role": "user", "content": render_window(messages, character_name)},
+                ],
+                model=bot.settings.summarizer_model,
+                max_tokens=300,
+                temperature=0.2,
+            )
+            return completion.text
+
+        return summarize
+
+    # The turn
+
+    @hookimpl
+    async def honeychat_persist(
+        self, conversation: ConversationKey, role: str, text: str, turn: Turn
+    ) -> StoredMessage | None:
+        if self.service is None:
+            return None
+        return await self.service.persist(conversation, Role(role), text, turn.message.sent_at)
+
+    @hookimpl
+    async def honeychat_memory_context(self, turn: Turn) -> MemoryContext | None:
+        if self.service is None:
+            return None
+        overrides = turn.character.memory
+        recent = (
+            overrides.recent_messages
+            if overrides.recent_messages is not None
+            else turn.tier.recent_messages
+        )
+        recent = min(recent, turn.bot.settings.hot_buffer_size)
+        k = (
+            overrides.retrieval_k
+            if overrides.retrieval_k is not None
+            else turn.bot.settings.retrieval_k
+        )
+        return await self.service.context(turn.conversation, turn.text, recent=recent, k=k)
+
+    @hookimpl
+    def honeychat_schedule_summary(self, conversation: ConversationKey) -> None:
+        if self.service is not None:
+            self.service.schedule_summary(conversation)
+
+    # Operations
+
+    @hookimpl
+    async def honeychat_search_memory(
+        self, conversation: ConversationKey, query: str, k: int
+    ) -> list[Summary] | None:
+        if self.service is None:
+            return None
+        return await self.service.search(conversation, query, k)
+
+    @hookimpl
+    async def honeychat_export_memory(self, conversation: ConversationKey) -> dict[str, Any] | None:
+        if self.service is None:
+            return None
+        return await self.service.export(conversation)
+
+    @hookimpl
+    async def honeychat_clear_memory(self, conversation: ConversationKey) -> None:
+        if self.service is not None:
+            await self.service.clear(conversation)

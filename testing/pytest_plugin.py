@@ -1,0 +1,91 @@
+"""honeychat's pytest plugin (entry point ``pytest11``): fixtures for bots and plugins.
+
+``bot_factory`` builds started bots with real stores (an embedded
+Redis-protocol server and an embedded Chroma in the test's temporary
+directory) and the LLM pointed at a :class:`~honeychat.testing.fake_llm.FakeLLM`
+on loopback. ``chat`` sends a message as a user and returns what came back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from honeychat.core.bot import Bot
+from honeychat.core.settings import Settings
+from honeychat.core.types import IncomingMessage
+from honeychat.testing.channel import RecordingChannel
+from honeychat.testing.fake_llm import FakeLLM
+
+
+class BotFactory:
+    """Builds bots for one test; every bot is stopped when the test ends."""
+
+    def __init__(self, data_dir: Path, llm: FakeLLM) -> None:
+        self.data_dir = data_dir
+        self.llm = llm
+        self.bots: list[Bot] = []
+
+    def settings(self, **overrides: Any) -> Settings:
+        """Settings isolated to this test: its own data dir, key prefix and the fake LLM."""
+        values: dict[str, Any] = {
+            "data_dir": self.data_dir,
+            "redis_url": None,
+            "chroma_url": None,
+            "key_prefix": f"t{uuid.uuid4().hex[:8]}",
+            "llm_base_url": self.llm.base_url,
+            "llm_api_key": "test-key",
+            "openrouter_api_key": None,
+            "llm_backoff_base": 0.01,
+            "llm_backoff_max": 0.05,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    async def __call__(
+        self, *, plugins: list[tuple[str, object]] | None = None, **overrides: Any
+    ) -> Bot:
+        bot = Bot(self.settings(**overrides), plugins=plugins or [])
+        await bot.start()
+        self.bots.append(bot)
+        return bot
+
+    async def close(self) -> None:
+        for bot in reversed(self.bots):
+            await bot.stop()
+
+
+@pytest.fixture
+async def fake_llm() -> AsyncIterator[FakeLLM]:
+    """A fake OpenAI-compatible LLM server on 127.0.0.1."""
+    async with FakeLLM() as llm:
+        yield llm
+
+
+@pytest.fixture
+async def bot_factory(tmp_path: Path, fake_llm: FakeLLM) -> AsyncIterator[BotFactory]:
+    """``await bot_factory(**settings)`` gives a started :class:`Bot` with real embedded stores."""
+    factory = BotFactory(tmp_path / "honeychat-data", fake_llm)
+    yield factory
+    await factory.close()
+
+
+async def send(
+    bot: Bot,
+    text: str,
+    *,
+    user: str = "alice",
+    platform: str = "test",
+    channel: RecordingChannel | None = None,
+    **message_fields: Any,
+) -> RecordingChannel:
+    """Send ``text`` to ``bot`` as ``user`` in a direct chat; returns the channel with the replies."""
+    channel = channel or RecordingChannel()
+    fields: dict[str, Any] = {"is_direct": True, **message_fields}
+    message = IncomingMessage(platform=platform, user_id=user, chat_id=user, text=text, **fields)
+    await bot.handle_message(message, channel)
+    return channel
