@@ -1,0 +1,463 @@
+"""The cold memory layer on Chroma: one summary document per window.
+
+:class:`ChromaColdStore` implements :class:`~honeychat.core.memory.stores.ColdStore`
+on an embedded ``PersistentClient`` or a Chroma server (``HttpClient``).
+We embed texts ourselves (documents on ``add``, the query on ``search``) and
+hand Chroma the vectors, so collections carry no embedding function.
+
+Two layouts are supported (see ``docs/chroma-layout.md`` for the benchmark
+that chose the default):
+
+``per_character``
+    one collection per character; reads filter on the ``conversation``
+    metadata field.
+``per_conversation``
+    one collection per conversation; reads need no filter.
+
+Every Chroma call runs in a worker thread, and any failure of Chroma, of
+the server connection or of the embedding function is raised as
+:class:`~honeychat.core.memory.stores.StoreUnavailable` for the ``"cold"`` layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import tempfile
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+import numpy as np
+from chromadb.api import ClientAPI
+from chromadb.api.collection_configuration import CreateCollectionConfiguration
+from chromadb.api.models.Collection import Collection
+from chromadb.api.types import Documents, EmbeddingFunction
+from chromadb.errors import NotFoundError
+from honeychat.core.memory.embeddings import EmbeddingError, embed, make_embedding_function
+from honeychat.core.memory.stores import StoreUnavailable
+from honeychat.core.settings import Settings
+from honeychat.core.types import ConversationKey, Summary
+
+Layout = Literal["per_character", "per_conversation"]
+LAYOUTS: tuple[Layout, ...] = ("per_character", "per_conversation")
+DEFAULT_LAYOUT: Layout = "per_character"
+"""Chosen by ``bench/chroma_layout.py``; the figures are in ``docs/chroma-layout.md``."""
+
+COSINE_CONFIGURATION: CreateCollectionConfiguration = {"hnsw": {"space": "cosine"}}
+
+_T = TypeVar("_T")
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_NAME_PART_MAX = 20
+
+
+def _name_part(text: str) -> str:
+    """A readable fragment of ``text`` that is legal inside a collection name."""
+    return _NAME_UNSAFE.sub("-", text).strip("-_")[:_NAME_PART_MAX].strip("-_")
+
+
+def collection_name(layout: Layout, prefix: str, key: ConversationKey) -> str:
+    """The Chroma collection that holds ``key``'s summaries in ``layout``.
+
+    Names are ``{prefix}-c-{character}-{hash}`` (per character) or
+    ``{prefix}-v-{character}-{hash}`` (per conversation): a sanitized,
+    shortened readable part for humans plus a hash of the full id for
+    uniqueness. They satisfy Chroma's strictest rules (3-63 characters of
+    ``[A-Za-z0-9._-]``, alphanumeric at both ends, no ``..``) for any id.
+    """
+    head = _name_part(prefix) or "hc"
+    if not head[0].isalnum():
+        head = "hc" + head
+    if layout == "per_character":
+        digest = hashlib.sha256(key.character_id.encode()).hexdigest()[:16]
+        parts = [head, "c", _name_part(key.character_id), digest]
+    else:
+        parts = [head, "v", _name_part(key.character_id), key.digest]
+    return "-".join(part for part in parts if part)
+
+
+def _parse_key(conversation_id: str) -> ConversationKey:
+    try:
+        return ConversationKey.parse(conversation_id)
+    except ValueError as exc:
+        raise ValueError(f"cold store: {exc}") from exc
+
+
+def _metadata(key: ConversationKey, summary: Summary) -> dict[str, str | int | float | bool]:
+    metadata: dict[str, str | int | float | bool] = {
+        "conversation": summary.conversation_id,
+        "platform": key.platform,
+        "user_id": key.user_id,
+        "character": key.character_id,
+        "first_seq": summary.first_seq,
+        "last_seq": summary.last_seq,
+        "model": summary.model,
+    }
+    # Chroma metadata cannot hold None: absent times are simply left out.
+    if summary.first_at is not None:
+        metadata["first_at"] = summary.first_at.isoformat()
+    if summary.last_at is not None:
+        metadata["last_at"] = summary.last_at.isoformat()
+    return metadata
+
+
+def _time(value: Any) -> datetime | None:
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _summary(document: str | None, metadata: Any, score: float | None = None) -> Summary:
+    meta = dict(metadata or {})
+    return Summary(
+        conversation_id=str(meta.get("conversation", "")),
+        text=document or "",
+        first_seq=int(meta.get("first_seq", 0)),
+        last_seq=int(meta.get("last_seq", 0)),
+        first_at=_time(meta.get("first_at")),
+        last_at=_time(meta.get("last_at")),
+        model=str(meta.get("model", "")),
+        score=score,
+    )
+
+
+def _is_rust_panic(exc: BaseException) -> bool:
+    # The embedded Chroma's Rust core surfaces panics as pyo3's PanicException,
+    # which derives from BaseException rather than Exception.
+    return type(exc).__name__ == "PanicException"
+
+
+class ChromaColdStore:
+    """Summaries in Chroma, searchable by meaning; implements ``ColdStore``.
+
+    ``client`` is a ready Chroma client (the caller closes it) or a
+    zero-argument factory that creates one on first use (the store retries
+    it after a failure and closes the client in :meth:`close`).
+    ``embedding_function`` embeds documents and queries. ``prefix`` starts
+    every collection name, so deployments can share one Chroma.
+    ``location`` describes where Chroma lives, for error messages.
+    """
+
+    def __init__(
+        self,
+        client: ClientAPI | Callable[[], ClientAPI],
+        embedding_function: EmbeddingFunction[Documents],
+        *,
+        layout: Layout = DEFAULT_LAYOUT,
+        prefix: str = "hc",
+        location: str = "Chroma",
+    ) -> None:
+        if layout not in LAYOUTS:
+            raise ValueError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
+        self.layout: Layout = layout
+        self.prefix = prefix
+        self.location = location
+        self._embedding_function = embedding_function
+        if isinstance(client, ClientAPI):
+            self._client: ClientAPI | None = client
+            self._factory: Callable[[], ClientAPI] | None = None
+        else:
+            self._client = None
+            self._factory = client
+        self._client_lock = threading.Lock()
+        self._collections: dict[str, Collection] = {}
+        self._closed = False
+
+    # The contract
+
+    async def add(self, summary: Summary) -> None:
+        """Store a summary under its ``doc_id`` (writing the same window twice keeps one)."""
+        key = _parse_key(summary.conversation_id)
+        if summary.last_seq < summary.first_seq:
+            raise ValueError(
+                f"summary window {summary.first_seq}..{summary.last_seq} ends before it starts"
+            )
+        vector = (await self._embed([summary.text]))[0]
+        name = self.collection_name(summary.conversation_id)
+
+        def upsert() -> None:
+            collection = self._collection(name, create=True)
+            assert collection is not None
+            collection.upsert(
+                ids=[summary.doc_id],
+                embeddings=np.asarray([vector], dtype=np.float32),
+                documents=[summary.text],
+                metadatas=[_metadata(key, summary)],
+            )
+
+        await self._call(upsert, name)
+
+    async def latest(self, conversation_id: str) -> Summary | None:
+        """The summary with the highest ``last_seq``, or ``None``.
+
+        Chosen by metadata, never by similarity: one ``get`` of the
+        conversation's metadata, then one ``get`` of the winning document.
+        """
+        name = self.collection_name(conversation_id)
+
+        def read() -> Summary | None:
+            collection = self._collection(name, create=False)
+            if collection is None:
+                return None
+            found = collection.get(where=self._where(conversation_id), include=["metadatas"])
+            metadatas = found["metadatas"] or []
+            if not found["ids"]:
+                return None
+            best = max(
+                range(len(found["ids"])),
+                key=lambda i: (int(metadatas[i].get("last_seq", 0)), found["ids"][i]),  # type: ignore[arg-type]
+            )
+            row = collection.get(ids=[found["ids"][best]], include=["documents", "metadatas"])
+            if not row["ids"] or not row["documents"] or not row["metadatas"]:
+                return None  # deleted between the two reads
+            return _summary(row["documents"][0], row["metadatas"][0])
+
+        return await self._call(read, name)
+
+    async def search(self, conversation_id: str, query: str, k: int) -> list[Summary]:
+        """The ``k`` summaries most relevant to ``query``, best first, ``score = 1 - distance``.
+
+        ``score`` is the cosine similarity (1 is identical meaning). A
+        conversation without documents gives ``[]``.
+        """
+        name = self.collection_name(conversation_id)
+        if k <= 0:
+            return []
+        collection = await self._call(lambda: self._collection(name, create=False), name)
+        if collection is None:
+            return []
+        vector = (await self._embed([query]))[0]
+
+        def read() -> list[Summary]:
+            result = collection.query(
+                query_embeddings=np.asarray([vector], dtype=np.float32),
+                n_results=k,
+                where=self._where(conversation_id),
+                include=["documents", "metadatas", "distances"],
+            )
+            ids = result["ids"][0] if result["ids"] else []
+            documents = (result["documents"] or [[]])[0]
+            metadatas = (result["metadatas"] or [[]])[0]
+            distances = (result["distances"] or [[]])[0]
+            found = [
+                _summary(documents[i], metadatas[i], 1.0 - float(distances[i]))
+                for i in range(len(ids))
+            ]
+            found.sort(key=lambda s: s.score or 0.0, reverse=True)
+            return found
+
+        return await self._call(read, name)
+
+    async def all(self, conversation_id: str) -> list[Summary]:
+        """Every summary of a conversation, oldest window first."""
+        name = self.collection_name(conversation_id)
+
+        def read() -> list[Summary]:
+            collection = self._collection(name, create=False)
+            if collection is None:
+                return []
+            found = collection.get(
+                where=self._where(conversation_id), include=["documents", "metadatas"]
+            )
+            documents = found["documents"] or []
+            metadatas = found["metadatas"] or []
+            summaries = [_summary(documents[i], metadatas[i]) for i in range(len(found["ids"]))]
+            summaries.sort(key=lambda s: (s.first_seq, s.last_seq))
+            return summaries
+
+        return await self._call(read, name)
+
+    async def delete(self, conversation_id: str, doc_ids: list[str] | None = None) -> None:
+        """Delete the given documents, or every document of the conversation.
+
+        Only documents of ``conversation_id`` are ever deleted, whatever ids
+        are passed; an empty list deletes nothing.
+        """
+        name = self.collection_name(conversation_id)
+        if doc_ids is not None and not doc_ids:
+            return
+
+        def remove() -> None:
+            client = self._connect()
+            if doc_ids is None and self.layout == "per_conversation":
+                self._collections.pop(name, None)
+                try:
+                    client.delete_collection(name)
+                except NotFoundError:
+                    pass
+                return
+            collection = self._collection(name, create=False)
+            if collection is None:
+                return
+            collection.delete(ids=doc_ids, where=self._where(conversation_id))
+
+        await self._call(remove, name)
+
+    async def close(self) -> None:
+        """Forget cached collections; close the client if this store created it."""
+        self._collections.clear()
+        if self._factory is not None and self._client is not None:
+            client, self._client = self._client, None
+            await asyncio.to_thread(_close_client, client)
+        self._closed = True
+
+    # Helpers beyond the contract
+
+    async def check(self) -> None:
+        """Connect and ping Chroma; raise ``StoreUnavailable`` if it cannot be used."""
+        await self._call(lambda: self._connect().heartbeat(), None)
+
+    def collection_name(self, conversation_id: str) -> str:
+        """The collection holding ``conversation_id`` (``ValueError`` for a malformed id)."""
+        return collection_name(self.layout, self.prefix, _parse_key(conversation_id))
+
+    # Internals
+
+    def _where(self, conversation_id: str, *extra: dict[str, Any]) -> Any:
+        """The metadata filter selecting one conversation's documents (``None`` if implied)."""
+        conditions = [*extra]
+        if self.layout == "per_character":
+            conditions.insert(0, {"conversation": conversation_id})
+        if not conditions:
+            return None
+        if len(conditions) == 1:
+            return conditions[0]
+        return {"$and": conditions}
+
+    def _connect(self) -> ClientAPI:
+        if self._closed:
+            raise RuntimeError("the cold store is closed")
+        if self._client is not None:
+            return self._client
+        with self._client_lock:
+            if self._client is None:
+                assert self._factory is not None
+                self._client = self._factory()
+            return self._client
+
+    def _collection(self, name: str, *, create: bool) -> Collection | None:
+        collection = self._collections.get(name)
+        if collection is not None:
+            return collection
+        client = self._connect()
+        if create:
+            collection = client.get_or_create_collection(
+                name,
+                configuration=COSINE_CONFIGURATION,
+                metadata={"honeychat_layout": self.layout},
+                embedding_function=None,
+            )
+        else:
+            try:
+                collection = client.get_collection(name, embedding_function=None)
+            except NotFoundError:
+                return None
+        self._collections[name] = collection
+        return collection
+
+    async def _embed(self, texts: list[str]) -> list[list[float]]:
+        try:
+            return await embed(self._embedding_function, texts)
+        except EmbeddingError as exc:
+            raise StoreUnavailable("cold", str(exc)) from exc
+
+    async def _call(self, fn: Callable[[], _T], name: str | None) -> _T:
+        """Run ``fn`` in a worker thread, turning any failure into ``StoreUnavailable``."""
+        try:
+            return await asyncio.to_thread(fn)
+        except StoreUnavailable:
+            raise
+        except BaseException as exc:
+            if not isinstance(exc, Exception) and not _is_rust_panic(exc):
+                raise
+            if name is not None:
+                # The collection may have been deleted or the server restarted empty.
+                self._collections.pop(name, None)
+            raise StoreUnavailable("cold", f"{self.location}: {_describe(exc)}") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _close_client(client: ClientAPI) -> None:
+    close = getattr(client, "close", None)
+    if callable(close):
+        close()
+
+
+def _persistent_factory(path: Path) -> Callable[[], ClientAPI]:
+    def create() -> ClientAPI:
+        import chromadb
+
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            # Chroma's own errors for this are terse ("Not a directory (os error 20)").
+            with tempfile.TemporaryFile(dir=path):
+                pass
+        except OSError as exc:
+            raise StoreUnavailable(
+                "cold", f"cannot write the embedded Chroma directory {path}: {exc}"
+            ) from exc
+        return chromadb.PersistentClient(path=str(path))
+
+    return create
+
+
+def _http_factory(url: str) -> Callable[[], ClientAPI]:
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"chroma_url must look like http://host:port, not {url!r}")
+    ssl = parts.scheme == "https"
+    host = parts.hostname
+    port = parts.port or (443 if ssl else 8000)
+
+    def create() -> ClientAPI:
+        import chromadb
+
+        return chromadb.HttpClient(host=host, port=port, ssl=ssl)
+
+    return create
+
+
+def open_cold_store(settings: Settings, *, layout: Layout = DEFAULT_LAYOUT) -> ChromaColdStore:
+    """The cold store ``settings`` describe, connecting lazily.
+
+    A Chroma server when ``settings.chroma_url`` is set, else an embedded
+    Chroma in ``settings.data_dir / "chroma"``. Nothing is opened here, so a
+    server that is down does not stop the bot from starting: each call
+    raises ``StoreUnavailable`` until it is reachable (``check()`` tests now).
+    """
+    factory: Callable[[], ClientAPI]
+    if settings.chroma_url:
+        factory = _http_factory(settings.chroma_url)
+        location = f"Chroma server at {settings.chroma_url}"
+    else:
+        path = Path(settings.data_dir) / "chroma"
+        factory = _persistent_factory(path)
+        location = f"embedded Chroma at {path}"
+    return ChromaColdStore(
+        factory,
+        make_embedding_function(settings),
+        layout=layout,
+        prefix=settings.key_prefix,
+        location=location,
+    )
+
+
+__all__ = [
+    "DEFAULT_LAYOUT",
+    "LAYOUTS",
+    "ChromaColdStore",
+    "Layout",
+    "collection_name",
+    "open_cold_store",
+]

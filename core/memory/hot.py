@@ -1,0 +1,378 @@
+"""The hot memory layer on Redis: a bounded buffer of recent messages per conversation.
+
+Keys of one conversation (``<id>`` is :attr:`ConversationKey.id`, wrapped in a
+Redis Cluster hash tag so all of them live in one slot)::
+
+    {prefix}:conv:{<id>}:buf      list of message JSON, oldest first
+    {prefix}:conv:{<id>}:seq      last sequence number handed out
+    {prefix}:conv:{<id>}:wm       watermark: last sequence number summarized
+    {prefix}:conv:{<id>}:epoch    bumped by every clear
+    {prefix}:conv:{<id>}:summary  JSON of the latest summary (a cache)
+    {prefix}:conv:{<id>}:lease    token of the summarizer holding the lease
+
+Every write refreshes the TTL of all of them but the lease (which has its own),
+so an idle conversation disappears as a whole. Writes that read and modify
+state are Lua scripts, so each is atomic and one round trip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import secrets
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import redis
+import redis.asyncio
+
+from honeychat.core.memory.stores import StoreUnavailable
+from honeychat.core.types import ConversationKey, Role, StoredMessage, Summary
+
+log = logging.getLogger(__name__)
+
+# Order of KEYS passed to every script; the first five carry the conversation's TTL.
+_TTL_KEYS = ("buf", "seq", "wm", "epoch", "summary")
+
+_TOUCH = """
+local function touch(ttl)
+  for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+local function num(key)
+  return tonumber(redis.call('GET', key) or '0')
+end
+"""
+
+# ARGV: message JSON without "seq" (starts with "{"), buffer_size, ttl_ms
+_APPEND = (
+    _TOUCH
+    + """
+local seq = redis.call('INCR', KEYS[2])
+redis.call('RPUSH', KEYS[1], '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2))
+local keep = math.max(tonumber(ARGV[2]), seq - num(KEYS[3]))
+redis.call('LTRIM', KEYS[1], -keep, -1)
+touch(ARGV[3])
+return seq
+"""
+)
+
+# ARGV: expected, new, epoch, buffer_size, ttl_ms -> 1 moved, 0 refused, -1 beyond last seq
+_ADVANCE = (
+    _TOUCH
+    + """
+if num(KEYS[3]) ~= tonumber(ARGV[1]) or num(KEYS[4]) ~= tonumber(ARGV[3]) then
+  return 0
+end
+local seq = num(KEYS[2])
+local new = tonumber(ARGV[2])
+if new > seq then return -1 end
+redis.call('SET', KEYS[3], ARGV[2])
+local keep = math.max(tonumber(ARGV[4]), seq - new)
+redis.call('LTRIM', KEYS[1], -keep, -1)
+touch(ARGV[5])
+return 1
+"""
+)
+
+# ARGV: ttl_ms
+_CLEAR = (
+    _TOUCH
+    + """
+redis.call('DEL', KEYS[1], KEYS[5])
+redis.call('SET', KEYS[3], num(KEYS[2]))
+redis.call('INCR', KEYS[4])
+touch(ARGV[1])
+return 1
+"""
+)
+
+# ARGV: epoch, summary JSON, ttl_ms
+_CACHE_SUMMARY = (
+    _TOUCH
+    + """
+if num(KEYS[4]) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[5], ARGV[2])
+touch(ARGV[3])
+return 1
+"""
+)
+
+# KEYS: lease; ARGV: token
+_RELEASE_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+
+
+@contextlib.contextmanager
+def _unavailable() -> Iterator[None]:
+    """Turn "cannot reach Redis" errors into :class:`StoreUnavailable`."""
+    try:
+        yield
+    except (
+        redis.ConnectionError,
+        redis.TimeoutError,
+        redis.exceptions.ReadOnlyError,
+        OSError,
+    ) as exc:
+        raise StoreUnavailable("hot", exc) from exc
+
+
+def _str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _int(value: Any) -> int:
+    return int(_str(value)) if value is not None else 0
+
+
+def _message_json(role: Role, text: str, at: datetime) -> str:
+    """The stored JSON of a message minus its ``seq``, which the append script adds."""
+    data = StoredMessage(seq=0, role=role, text=text, at=at).to_dict()
+    del data["seq"]
+    try:
+        encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        encoded.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates cannot be UTF-8; \u-escapes keep them exactly.
+        encoded = json.dumps(data, ensure_ascii=True, separators=(",", ":"))
+    return encoded
+
+
+def summary_to_json(summary: Summary) -> str:
+    """The cached form of a summary (without its search ``score``)."""
+    return json.dumps(
+        {
+            "conversation_id": summary.conversation_id,
+            "text": summary.text,
+            "first_seq": summary.first_seq,
+            "last_seq": summary.last_seq,
+            "first_at": summary.first_at.isoformat() if summary.first_at else None,
+            "last_at": summary.last_at.isoformat() if summary.last_at else None,
+            "model": summary.model,
+        },
+        ensure_ascii=True,
+        separators=(",", ":"),
+    )
+
+
+def summary_from_json(raw: str) -> Summary:
+    """Inverse of :func:`summary_to_json`. Raises ``ValueError`` on malformed input."""
+    try:
+        data = json.loads(raw)
+        return Summary(
+            conversation_id=str(data["conversation_id"]),
+            text=str(data["text"]),
+            first_seq=int(data["first_seq"]),
+            last_seq=int(data["last_seq"]),
+            first_at=datetime.fromisoformat(data["first_at"]) if data.get("first_at") else None,
+            last_at=datetime.fromisoformat(data["last_at"]) if data.get("last_at") else None,
+            model=str(data.get("model") or ""),
+        )
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"malformed cached summary: {exc}") from exc
+
+
+class RedisHotStore:
+    """:class:`~honeychat.core.memory.stores.HotStore` on Redis (or Valkey).
+
+    ``buffer_size`` is how many messages are kept once summarized; messages
+    after the watermark are kept however many there are. ``ttl_seconds`` is
+    how long an idle conversation's keys live. The client is usually shared
+    (see :class:`~honeychat.core.memory.redis_server.RedisConnection`), so
+    :meth:`close` closes it only with ``owns_client=True``. Every method raises
+    :class:`StoreUnavailable` when Redis cannot be reached.
+    """
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        *,
+        prefix: str,
+        buffer_size: int,
+        ttl_seconds: float,
+        owns_client: bool = False,
+    ) -> None:
+        if not prefix or "{" in prefix or "}" in prefix:
+            raise ValueError(f"key prefix must be non-empty and without braces: {prefix!r}")
+        if buffer_size < 1:
+            raise ValueError(f"buffer_size must be at least 1, got {buffer_size}")
+        if ttl_seconds <= 0:
+            raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds}")
+        self.client = client
+        self.owns_client = owns_client
+        self.prefix = prefix
+        self.buffer_size = buffer_size
+        self.ttl_ms = max(1, round(ttl_seconds * 1000))
+        self._append = client.register_script(_APPEND)
+        self._advance = client.register_script(_ADVANCE)
+        self._clear = client.register_script(_CLEAR)
+        self._cache_summary = client.register_script(_CACHE_SUMMARY)
+        self._release_lease = client.register_script(_RELEASE_LEASE)
+        glob_prefix = _GLOB_SPECIAL.sub(r"\\\1", prefix)
+        self._buffer_pattern = f"{glob_prefix}:conv:{{*}}:buf"
+
+    # Keys
+
+    def _base(self, conversation_id: str) -> str:
+        return f"{self.prefix}:conv:{{{conversation_id}}}"
+
+    def key(self, conversation: ConversationKey, name: str) -> str:
+        """The Redis key ``name`` (``buf``, ``seq``, ``wm``, ...) of a conversation."""
+        return f"{self._base(conversation.id)}:{name}"
+
+    def _keys(self, conversation: ConversationKey) -> list[str]:
+        return [self.key(conversation, name) for name in _TTL_KEYS]
+
+    # HotStore
+
+    async def append(
+        self, conversation: ConversationKey, role: Role, text: str, at: datetime
+    ) -> StoredMessage:
+        """Store one message in a single round trip; return it with its sequence number."""
+        body = _message_json(Role(role), text, at)
+        with _unavailable():
+            seq = await self._append(
+                keys=self._keys(conversation), args=[body, self.buffer_size, self.ttl_ms]
+            )
+        return StoredMessage(seq=_int(seq), role=Role(role), text=text, at=at)
+
+    async def recent(self, conversation: ConversationKey, limit: int) -> list[StoredMessage]:
+        """The newest ``limit`` messages, oldest first."""
+        if limit <= 0:
+            return []
+        with _unavailable():
+            items = await self.client.lrange(self.key(conversation, "buf"), -limit, -1)
+        return self._decode(items)
+
+    async def window(
+        self, conversation: ConversationKey, first_seq: int, last_seq: int
+    ) -> list[StoredMessage]:
+        """The buffered messages whose sequence number is in ``first_seq..last_seq``."""
+        if last_seq < first_seq:
+            return []
+        with _unavailable():
+            items = await self.client.lrange(self.key(conversation, "buf"), 0, -1)
+        return [m for m in self._decode(items) if first_seq <= m.seq <= last_seq]
+
+    async def last_seq(self, conversation: ConversationKey) -> int:
+        """The sequence number of the newest message (0 when there is none)."""
+        return await self._get_int(self.key(conversation, "seq"))
+
+    async def watermark(self, conversation: ConversationKey) -> int:
+        """The last sequence number already summarized (0 when none)."""
+        return await self._get_int(self.key(conversation, "wm"))
+
+    async def epoch(self, conversation: ConversationKey) -> int:
+        """A number that changes every time the conversation is cleared."""
+        return await self._get_int(self.key(conversation, "epoch"))
+
+    async def advance_watermark(
+        self, conversation: ConversationKey, expected: int, new: int, epoch: int
+    ) -> bool:
+        """Move the watermark from ``expected`` to ``new`` if nothing changed meanwhile.
+
+        Returns ``False`` (and changes nothing) when the watermark is not
+        ``expected`` or the epoch is not ``epoch`` any more. Raises
+        ``ValueError`` if ``new`` is before ``expected`` or after the last
+        message. Messages now summarized become trimmable down to ``buffer_size``.
+        """
+        if new < expected:
+            raise ValueError(f"watermark cannot move back from {expected} to {new}")
+        with _unavailable():
+            result = _int(
+                await self._advance(
+                    keys=self._keys(conversation),
+                    args=[expected, new, epoch, self.buffer_size, self.ttl_ms],
+                )
+            )
+        if result < 0:
+            raise ValueError(f"watermark {new} is after the last message of {conversation.id}")
+        return result == 1
+
+    async def cached_summary(self, conversation: ConversationKey) -> Summary | None:
+        """The cached latest summary, or ``None`` on a miss (a corrupt entry counts as one)."""
+        with _unavailable():
+            raw = await self.client.get(self.key(conversation, "summary"))
+        if raw is None:
+            return None
+        try:
+            return summary_from_json(_str(raw))
+        except ValueError:
+            log.warning("ignoring a malformed cached summary of %s", conversation.id)
+            return None
+
+    async def cache_summary(
+        self, conversation: ConversationKey, summary: Summary, epoch: int
+    ) -> bool:
+        """Cache ``summary`` as the latest unless the epoch changed; returns whether it did."""
+        with _unavailable():
+            done = await self._cache_summary(
+                keys=self._keys(conversation),
+                args=[epoch, summary_to_json(summary), self.ttl_ms],
+            )
+        return _int(done) == 1
+
+    async def acquire_lease(self, conversation: ConversationKey, seconds: float) -> str | None:
+        """Take the conversation's summarization lease; a token, or ``None`` if held elsewhere."""
+        if seconds <= 0:
+            raise ValueError(f"lease duration must be positive, got {seconds}")
+        token = secrets.token_hex(16)
+        with _unavailable():
+            taken = await self.client.set(
+                self.key(conversation, "lease"), token, nx=True, px=max(1, round(seconds * 1000))
+            )
+        return token if taken else None
+
+    async def release_lease(self, conversation: ConversationKey, token: str) -> None:
+        """Give the lease back if ``token`` still holds it."""
+        with _unavailable():
+            await self._release_lease(keys=[self.key(conversation, "lease")], args=[token])
+
+    async def clear(self, conversation: ConversationKey) -> None:
+        """Forget the buffer and the cached summary, set the watermark to the last sequence
+        number and change the epoch. Sequence numbers keep counting up."""
+        with _unavailable():
+            await self._clear(keys=self._keys(conversation), args=[self.ttl_ms])
+
+    async def conversations(self, cursor: int = 0, count: int = 100) -> tuple[int, list[str]]:
+        """Page through the ids of conversations that have a buffer: ``(next_cursor, ids)``.
+
+        A page may be empty while the cursor is not 0 yet (``SCAN`` semantics);
+        an id may show up on two pages if keys change meanwhile.
+        """
+        with _unavailable():
+            next_cursor, keys = await self.client.scan(
+                cursor=cursor, match=self._buffer_pattern, count=count
+            )
+        head = len(self.prefix) + len(":conv:{")
+        ids = dict.fromkeys(_str(raw)[head : -len("}:buf")] for raw in keys)
+        return int(next_cursor), list(ids)
+
+    async def close(self) -> None:
+        """Close the client if the store owns it; a shared client is left to its owner."""
+        if not self.owns_client:
+            return
+        with contextlib.suppress(redis.RedisError, OSError):
+            await self.client.aclose()
+
+    # Helpers
+
+    async def _get_int(self, key: str) -> int:
+        with _unavailable():
+            value = await self.client.get(key)
+        return _int(value)
+
+    def _decode(self, items: list[Any]) -> list[StoredMessage]:
+        messages: list[StoredMessage] = []
+        for raw in items:
+            try:
+                messages.append(StoredMessage.from_dict(json.loads(_str(raw))))
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("skipping a malformed buffered message: %s", exc)
+        return messages

@@ -1,0 +1,156 @@
+"""The reference design's production bugs, each pinned by a test on real stores.
+
+Two processes are modelled as two :class:`Summarizer` instances sharing one
+Redis-protocol server and one Chroma, as two bot processes would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from honeychat.core.bot import Bot
+from honeychat.core.memory.service import MemoryService
+from honeychat.core.memory.summarizer import Summarizer
+from honeychat.core.types import ConversationKey, Role, StoredMessage
+from honeychat.testing.pytest_plugin import BotFactory
+
+CONVERSATION = ConversationKey("test", "bob", "luna")
+WINDOW = 4
+
+
+class SlowSummaries:
+    """A summarize function that takes a while and counts its calls."""
+
+    def __init__(self, delay: float = 0.2, text: str | None = None) -> None:
+        self.delay = delay
+        self.text = text
+        self.calls = 0
+        self.started = asyncio.Event()
+
+    async def __call__(self, messages: Sequence[StoredMessage], name: str) -> str:
+        self.calls += 1
+        self.started.set()
+        await asyncio.sleep(self.delay)
+        if self.text is not None:
+            return self.text
+        return " / ".join(m.text for m in messages)
+
+
+async def stores(bot: Bot) -> MemoryService:
+    assert bot.memory is not None and bot.memory.hot is not None and bot.memory.cold is not None
+    return bot.memory
+
+
+async def fill(memory: MemoryService, count: int) -> None:
+    for i in range(count):
+        role = Role.USER if i % 2 == 0 else Role.ASSISTANT
+        await memory.persist(CONVERSATION, role, f"line {i}", datetime.now(UTC))
+
+
+def summarizer(memory: MemoryService, summarize: SlowSummaries) -> Summarizer:
+    assert memory.hot is not None and memory.cold is not None
+    return Summarizer(memory.hot, memory.cold, summarize, window=WINDOW, model="fake")
+
+
+async def test_repeated_triggers_never_resummarize(bot_factory: BotFactory) -> None:
+    memory = await stores(await bot_factory())
+    slow = SlowSummaries(delay=0.01)
+    worker = summarizer(memory, slow)
+    for _ in range(3):
+        await fill(memory, 2)
+        worker.schedule(CONVERSATION)
+        worker.schedule(CONVERSATION)
+    await worker.wait_idle(10)
+    for _ in range(5):  # a full buffer must not trigger more summaries of the same turns
+        worker.schedule(CONVERSATION)
+    await worker.wait_idle(10)
+    assert memory.cold is not None
+    docs = await memory.cold.all(CONVERSATION.id)
+    assert [(d.first_seq, d.last_seq) for d in docs] == [(1, 4)]
+    assert slow.calls == 1
+
+
+async def test_two_processes_never_write_overlapping_summaries(bot_factory: BotFactory) -> None:
+    memory = await stores(await bot_factory())
+    await fill(memory, 3 * WINDOW)
+    first, second = SlowSummaries(), SlowSummaries()
+    a, b = summarizer(memory, first), summarizer(memory, second)
+    a.schedule(CONVERSATION)
+    b.schedule(CONVERSATION)
+    await asyncio.gather(a.wait_idle(20), b.wait_idle(20))
+    assert memory.cold is not None
+    docs = await memory.cold.all(CONVERSATION.id)
+    assert [(d.first_seq, d.last_seq) for d in docs] == [(1, 4), (5, 8), (9, 12)]
+    assert first.calls + second.calls == 3, "each window summarized exactly once"
+
+
+async def test_a_clear_during_summarization_wins(bot_factory: BotFactory) -> None:
+    memory = await stores(await bot_factory())
+    await fill(memory, WINDOW)
+    slow = SlowSummaries(delay=0.5)
+    other_process = summarizer(memory, slow)  # not tracked by memory.clear's cancellation
+    other_process.schedule(CONVERSATION)
+    await asyncio.wait_for(slow.started.wait(), 10)
+    await memory.clear(CONVERSATION)
+    await other_process.wait_idle(10)
+    assert memory.cold is not None and memory.hot is not None
+    assert await memory.cold.all(CONVERSATION.id) == []
+    assert await memory.hot.cached_summary(CONVERSATION) is None
+    assert await memory.hot.watermark(CONVERSATION) == WINDOW
+
+
+async def test_an_empty_summary_is_never_stored(bot_factory: BotFactory) -> None:
+    memory = await stores(await bot_factory())
+    await fill(memory, WINDOW)
+    worker = summarizer(memory, SlowSummaries(delay=0, text="   "))
+    worker.schedule(CONVERSATION)
+    await worker.wait_idle(10)
+    assert memory.cold is not None and memory.hot is not None
+    assert await memory.cold.all(CONVERSATION.id) == []
+    assert await memory.hot.cached_summary(CONVERSATION) is None
+    assert await memory.hot.watermark(CONVERSATION) == 0
+    assert worker.failures == 1
+
+
+async def test_a_failed_llm_summary_is_not_stored_and_retried_later(bot_factory: BotFactory) -> None:
+    bot = await bot_factory(summary_window=2, llm_max_retries=0)
+    memory = await stores(bot)
+    bot_factory.llm.fail_next(500, times=1)
+    await fill(memory, WINDOW)
+    assert memory.summarizer is not None
+    memory.schedule_summary(CONVERSATION)
+    await memory.summarizer.wait_idle(10)
+    assert memory.cold is not None
+    assert await memory.cold.all(CONVERSATION.id) == []
+    memory.schedule_summary(CONVERSATION)
+    await memory.summarizer.wait_idle(10)
+    assert len(await memory.cold.all(CONVERSATION.id)) == 1
+
+
+async def test_no_documents_means_no_memories(bot_factory: BotFactory) -> None:
+    memory = await stores(await bot_factory())
+    context = await memory.context(CONVERSATION, "anything at all", recent=10, k=3)
+    assert context.recent == () and context.latest_summary is None and context.relevant == ()
+    assert context.unavailable == ()
+
+
+async def test_latest_summary_is_cached_and_refilled_by_metadata(bot_factory: BotFactory) -> None:
+    memory = await stores(await bot_factory())
+    await fill(memory, 3 * WINDOW)
+    worker = summarizer(memory, SlowSummaries(delay=0))
+    worker.schedule(CONVERSATION)
+    await worker.wait_idle(10)
+    assert memory.hot is not None
+    cached = await memory.hot.cached_summary(CONVERSATION)
+    assert cached is not None and cached.last_seq == 12
+    # Drop the cache: the newest document by metadata comes back and is written back.
+    assert bot_redis(memory) is not None
+    await memory.hot.clear_cache_for_tests(CONVERSATION) if hasattr(memory.hot, "clear_cache_for_tests") else None
+    latest = await memory.latest_summary(CONVERSATION)
+    assert latest is not None and latest.last_seq == 12
+
+
+def bot_redis(memory: MemoryService) -> object:
+    return memory.hot
