@@ -201,6 +201,10 @@ class FakeTelegram:
             _Failure(status, description, retry_after, times, when)
         )
 
+    def clear_failures(self) -> None:
+        """Forget every scripted failure not used yet."""
+        self._failures.clear()
+
     def calls_of(self, method: str) -> list[dict[str, Any]]:
         """Parameters of every call of ``method``, oldest first (failed calls included)."""
         return [c.params for c in self.calls if c.method == method]

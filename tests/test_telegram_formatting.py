@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from honeychat.adapters.telegram.formatting import (
     TELEGRAM_MAX_TEXT,
     markdown_to_html,

@@ -19,6 +19,7 @@ from aiogram import Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import Update
+
 from honeychat.adapters.telegram.blocked import BlockedChats
 from honeychat.adapters.telegram.channel import TelegramChannel
 from honeychat.adapters.telegram.keyboard import ChoiceCodec

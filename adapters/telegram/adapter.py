@@ -22,6 +22,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommand, CallbackQuery, ChatMemberUpdated, Message, Update, User
+
 from honeychat.adapters.telegram.blocked import BlockedChats
 from honeychat.adapters.telegram.channel import TelegramChannel
 from honeychat.adapters.telegram.keyboard import ChoiceCodec
@@ -141,6 +142,11 @@ class TelegramAdapter:
             task.cancel()
         if late:
             await asyncio.wait(late, timeout=5)
+
+    @property
+    def in_flight(self) -> int:
+        """Updates received and not yet fully handled."""
+        return len(self._tasks)
 
     # Receiving
 

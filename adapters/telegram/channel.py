@@ -15,6 +15,7 @@ from aiogram import Bot as AiogramBot
 from aiogram.enums import ChatAction, ParseMode
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.types import InlineKeyboardMarkup, ReplyParameters
+
 from honeychat.adapters.telegram.blocked import BlockedChats
 from honeychat.adapters.telegram.formatting import (
     TELEGRAM_MAX_TEXT,

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import html
 
-from honeychat.core.textsplit import split_text
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
+
+from honeychat.core.textsplit import split_text
 
 TELEGRAM_MAX_TEXT = 4096
 """Longest message text Telegram accepts, in UTF-16 code units."""

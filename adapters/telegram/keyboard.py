@@ -12,6 +12,7 @@ import hashlib
 from collections import OrderedDict
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
 from honeychat.core.types import Choice
 
 MAX_CALLBACK_BYTES = 64

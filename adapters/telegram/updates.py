@@ -14,6 +14,7 @@ import re
 from collections.abc import Collection
 
 from aiogram.types import Message, User
+
 from honeychat.core.types import Attachment, IncomingMessage
 
 PLATFORM = "telegram"

@@ -18,8 +18,9 @@ from aiogram import Dispatcher
 from aiogram.types import Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
-from honeychat.adapters.telegram.polling import ALLOWED_UPDATES
 from pydantic import ValidationError
+
+from honeychat.adapters.telegram.polling import ALLOWED_UPDATES
 
 log = logging.getLogger(__name__)
 
