@@ -20,7 +20,7 @@ from aiogram import Bot as AiogramBot
 from aiogram import Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramUnauthorizedError
 from aiogram.types import BotCommand, CallbackQuery, ChatMemberUpdated, Message, Update, User
 
 from honeychat.adapters.telegram.blocked import BlockedChats
@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 _COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 _EXPIRED_BUTTON = "This button has expired. Please run the command again."
+
+
+class TelegramStartError(RuntimeError):
+    """The adapter could not start; the message says why in plain words."""
 
 
 class TelegramAdapter:
@@ -66,6 +70,7 @@ class TelegramAdapter:
             if settings.telegram_api_base
             else AiohttpSession()
         )
+        self._api_base = settings.telegram_api_base or "https://api.telegram.org"
         session.middleware(retry or RetryMiddleware())
         self.tg = AiogramBot(settings.telegram_bot_token, session=session)
         self.dispatcher = Dispatcher()
@@ -84,7 +89,27 @@ class TelegramAdapter:
     # Lifecycle
 
     async def start(self) -> None:
-        """Check the token, register commands, then start polling or the webhook."""
+        """Check the token, register commands, then start polling or the webhook.
+
+        Raises :class:`TelegramStartError` with a plain explanation when the
+        token is refused or the Bot API cannot be reached.
+        """
+        try:
+            await self._start()
+        except Exception as exc:
+            await self.tg.session.close()
+            if isinstance(exc, TelegramUnauthorizedError):
+                raise TelegramStartError(
+                    "Telegram refused TELEGRAM_BOT_TOKEN (401 Unauthorized): copy the token "
+                    "again from @BotFather"
+                ) from exc
+            if isinstance(exc, TelegramNetworkError):
+                raise TelegramStartError(
+                    f"cannot reach the Telegram Bot API at {self._api_base}: {exc.message}"
+                ) from exc
+            raise
+
+    async def _start(self) -> None:
         self.me = await self.tg.get_me()
         log.info("telegram: connected as @%s", self.me.username)
         await self._register_commands()
