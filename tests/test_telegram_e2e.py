@@ -457,3 +457,26 @@ async def test_webhook_mode(
     await idle(tg, adapter)
     assert texts(tg, USER) == ["I hear you: hello hook"]
     assert len(fake_llm.chat_requests) == 1
+
+
+async def test_group_buttons_answer_only_the_user_who_asked(
+    tg: FakeTelegram, start_adapter: StartAdapter
+) -> None:
+    adapter = await start_adapter()
+    ask = tg.message("/forget", chat_id=GROUP, chat_type="supergroup", user_id=USER)
+    tg.push_update({"message": ask})
+    await tg.wait_until(lambda: len(texts(tg, GROUP)) == 1, within=WAIT)
+    prompt_id = max(tg.chat(GROUP).messages)
+    prompt = {**tg.bot_message(GROUP, prompt_id), "reply_to_message": ask}
+
+    tg.push_update(
+        {"callback_query": tg.callback_query("forget:confirm", user_id=7, message=prompt)}
+    )
+    await tg.wait_until(lambda: len(tg.calls_of("answerCallbackQuery")) == 1, within=WAIT)
+    assert "someone else" in tg.calls_of("answerCallbackQuery")[0]["text"]
+    await idle(tg, adapter)
+    assert not tg.calls_of("editMessageText")
+
+    tg.push_update({"callback_query": tg.callback_query("forget:cancel", message=prompt)})
+    await tg.wait_until(lambda: bool(tg.calls_of("editMessageText")), within=WAIT)
+    assert tg.chat(GROUP).messages[prompt_id].startswith("Okay")

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 _COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 _EXPIRED_BUTTON = "This button has expired. Please run the command again."
+_NOT_YOURS = "These buttons answer someone else's command. Send the command yourself to get yours."
 
 
 class TelegramStartError(RuntimeError):
@@ -220,16 +221,19 @@ class TelegramAdapter:
 
     async def _on_callback(self, query: CallbackQuery) -> None:
         picked = self.codec.decode(query.data or "")
+        source = query.message
+        refusal = None if picked else _EXPIRED_BUTTON
+        if picked and isinstance(source, Message) and not _owns_buttons(source, query.from_user):
+            picked, refusal = None, _NOT_YOURS
         try:
             await self.tg.answer_callback_query(
-                query.id, text=None if picked else _EXPIRED_BUTTON, show_alert=picked is None
+                query.id, text=refusal, show_alert=refusal is not None
             )
         except TelegramAPIError as exc:
             log.debug("telegram: answerCallbackQuery failed: %s", exc.message)
         if picked is None:
             return
         command, value = picked
-        source = query.message
         chat_id = source.chat.id if source is not None else query.from_user.id
         if chat_id in self.blocked:
             return
@@ -301,6 +305,16 @@ class _ChatLock:
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
         self.users = 0
+
+
+def _owns_buttons(keyboard: Message, user: User) -> bool:
+    """In groups, only the user whose command the keyboard answers may press its buttons."""
+    if keyboard.chat.type == "private":
+        return True
+    asked = keyboard.reply_to_message
+    if asked is None or asked.from_user is None:
+        return True
+    return asked.from_user.id == user.id
 
 
 def _chat_of(update: Update) -> int | None:
