@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import chromadb
 import pytest
 from chroma_server import ChromaServer, free_port
+
 from honeychat.core.memory.cold import LAYOUTS, ChromaColdStore, Layout, open_cold_store
 from honeychat.core.memory.embeddings import (
     EmbeddingError,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 from honeychat.core.types import ChannelLimits, ConversationKey, IncomingMessage
@@ -52,7 +53,7 @@ async def test_streaming_edits_one_message_and_ends_exact(bot_factory: BotFactor
     assert edits, "a slow stream is shown progressively"
     assert channel.last_text == reply
     texts = [e[2] for e in edits]
-    assert all(a != b for a, b in zip(texts, texts[1:], strict=False)), "no edit repeats the text"
+    assert all(a != b for a, b in itertools.pairwise(texts)), "no edit repeats the text"
     assert ("typing",) in channel.events
 
 
@@ -123,7 +124,9 @@ async def test_nothing_is_injected_twice(bot_factory: BotFactory) -> None:
     await bot.memory.summarizer.wait_idle(30)
     turn_channel = await send(bot, "Which cities did I visit?")
     assert turn_channel.last_text
-    context = await bot.memory.context(ConversationKey("test", "alice", "luna"), "cities", recent=4, k=5)
+    context = await bot.memory.context(
+        ConversationKey("test", "alice", "luna"), "cities", recent=4, k=5
+    )
     assert context.latest_summary is not None
     ids = [s.doc_id for s in context.relevant]
     assert context.latest_summary.doc_id not in ids

@@ -114,7 +114,9 @@ async def test_an_empty_summary_is_never_stored(bot_factory: BotFactory) -> None
     assert worker.failures == 1
 
 
-async def test_a_failed_llm_summary_is_not_stored_and_retried_later(bot_factory: BotFactory) -> None:
+async def test_a_failed_llm_summary_is_not_stored_and_retried_later(
+    bot_factory: BotFactory,
+) -> None:
     bot = await bot_factory(summary_window=2, llm_max_retries=0)
     memory = await stores(bot)
     bot_factory.llm.fail_next(500, times=1)
@@ -146,11 +148,12 @@ async def test_latest_summary_is_cached_and_refilled_by_metadata(bot_factory: Bo
     cached = await memory.hot.cached_summary(CONVERSATION)
     assert cached is not None and cached.last_seq == 12
     # Drop the cache: the newest document by metadata comes back and is written back.
-    assert bot_redis(memory) is not None
-    await memory.hot.clear_cache_for_tests(CONVERSATION) if hasattr(memory.hot, "clear_cache_for_tests") else None
+    from honeychat.core.memory.hot import RedisHotStore
+
+    assert isinstance(memory.hot, RedisHotStore)
+    await memory.hot.client.delete(memory.hot.key(CONVERSATION, "summary"))
+    assert await memory.hot.cached_summary(CONVERSATION) is None
     latest = await memory.latest_summary(CONVERSATION)
     assert latest is not None and latest.last_seq == 12
-
-
-def bot_redis(memory: MemoryService) -> object:
-    return memory.hot
+    refilled = await memory.hot.cached_summary(CONVERSATION)
+    assert refilled is not None and refilled.doc_id == latest.doc_id

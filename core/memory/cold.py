@@ -38,6 +38,7 @@ from chromadb.api.collection_configuration import CreateCollectionConfiguration
 from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Documents, EmbeddingFunction
 from chromadb.errors import NotFoundError
+
 from honeychat.core.memory.embeddings import EmbeddingError, embed, make_embedding_function
 from honeychat.core.memory.stores import StoreUnavailable
 from honeychat.core.settings import Settings
@@ -309,6 +310,11 @@ class ChromaColdStore:
         self._closed = True
 
     # Helpers beyond the contract
+
+    async def warm_up(self) -> None:
+        """Connect and load the embedding model now, so the first turn does not wait for them."""
+        await self.check()
+        await self._embed(["warm up"])
 
     async def check(self) -> None:
         """Connect and ping Chroma; raise ``StoreUnavailable`` if it cannot be used."""

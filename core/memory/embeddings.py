@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+
 from honeychat.core.settings import Settings
 
 BACKENDS = ("minilm", "chroma-default", "openai")
