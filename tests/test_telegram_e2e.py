@@ -346,7 +346,8 @@ async def test_blocked_user_is_not_answered_until_they_come_back(
     await tg.wait_until(lambda: len(texts(tg, 7)) == 1, within=WAIT)
     await idle(tg, adapter)
     assert len(fake_llm.chat_requests) == 2  # "first" and "someone else", not "second"
-    assert len([c for c in tg.calls_of("sendMessage") if c["chat_id"] == USER]) == 1
+    to_user = [c for c in tg.calls_of("sendMessage") if c["chat_id"] == USER]
+    assert len(to_user) == 1, to_user
 
     # Telegram reports the unblock; the user is answered again.
     tg.clear_failures()

@@ -185,25 +185,30 @@ class TelegramAdapter:
         task.add_done_callback(self._tasks.discard)
 
     async def _process(self, update: Update) -> None:
+        # The chat's lock is taken first, so a chat's updates run strictly in arrival order
+        # (tasks start in creation order and asyncio.Lock wakes waiters first-come first-served).
         try:
-            if await self.bot.seen_before(PLATFORM, str(update.update_id)):
-                log.info("telegram: update %s was already handled; skipped", update.update_id)
-                return
             chat_id = _chat_of(update)
             if chat_id is None:
-                await self.dispatcher.feed_update(self.tg, update)
+                await self._dispatch(update)
                 return
             entry = self._chat_locks.setdefault(chat_id, _ChatLock())
             entry.users += 1
             try:
                 async with entry.lock:
-                    await self.dispatcher.feed_update(self.tg, update)
+                    await self._dispatch(update)
             finally:
                 entry.users -= 1
                 if entry.users == 0:
                     self._chat_locks.pop(chat_id, None)
         except Exception:
             log.exception("telegram: update %s could not be handled", update.update_id)
+
+    async def _dispatch(self, update: Update) -> None:
+        if await self.bot.seen_before(PLATFORM, str(update.update_id)):
+            log.info("telegram: update %s was already handled; skipped", update.update_id)
+            return
+        await self.dispatcher.feed_update(self.tg, update)
 
     async def _on_message(self, message: Message) -> None:
         if self.me is None:
@@ -322,4 +327,7 @@ def _chat_of(update: Update) -> int | None:
         return update.message.chat.id
     if update.callback_query is not None and update.callback_query.message is not None:
         return update.callback_query.message.chat.id
+    if update.my_chat_member is not None:
+        # In order with the chat's messages: an unblock must apply before the next message.
+        return update.my_chat_member.chat.id
     return None
