@@ -81,6 +81,13 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     setup_logging(settings, console_level=logging.INFO)
+    if args.ops_port:
+        from honeychat.core.inspector.server import bind_refusal, run_with_ops
+
+        refusal = bind_refusal(settings, args.ops_host)
+        if refusal:
+            return _fail(refusal, 2)
+        return asyncio.run(run_with_ops(settings, args.ops_host, args.ops_port))
     from honeychat.core.runner import run_adapters
 
     return asyncio.run(run_adapters(settings))
@@ -200,6 +207,16 @@ def cmd_plugins(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from honeychat.core.inspector.server import bind_refusal, serve
+
+    refusal = bind_refusal(settings, args.host)
+    if refusal:
+        return _fail(refusal, 2)
+    setup_logging(settings, console_level=logging.INFO)
+    return asyncio.run(serve(settings, args.host, args.port))
+
+
 def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     from honeychat.core.doctor import run_doctor
 
@@ -221,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.set_defaults(handler=cmd_chat)
 
     run = sub.add_parser("run", help="serve the configured platforms (Telegram, Discord, Slack)")
+    run.add_argument(
+        "--ops-port", type=int, default=0, help="also serve /healthz, /readyz, /metrics here"
+    )
+    run.add_argument("--ops-host", default="127.0.0.1", help="address for --ops-port")
     run.set_defaults(handler=cmd_run)
 
     memory = sub.add_parser("memory", help="inspect or manage one conversation's memory")
@@ -240,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = sub.add_parser("plugins", help="list plugins or hook specs")
     plugins.add_argument("action", choices=["list", "hooks"])
     plugins.set_defaults(handler=cmd_plugins)
+
+    serve = sub.add_parser("serve", help="serve the memory inspector (API, page, /metrics)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.set_defaults(handler=cmd_serve)
 
     doctor = sub.add_parser("doctor", help="check configuration, stores and the LLM endpoint")
     doctor.set_defaults(handler=cmd_doctor)
