@@ -1,0 +1,21 @@
+"""The pluggy plugin that offers the Telegram adapter when a bot token is configured."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from honeychat import hookimpl
+
+if TYPE_CHECKING:
+    from honeychat.core.bot import Bot
+
+
+@hookimpl
+def honeychat_register_adapters(bot: Bot) -> list[Any]:
+    """A :class:`TelegramAdapter` when ``TELEGRAM_BOT_TOKEN`` is set, else nothing."""
+    if not bot.settings.telegram_bot_token:
+        return []
+    # Imported here so that loading plugins stays cheap when Telegram is not used.
+    from honeychat.adapters.telegram.adapter import TelegramAdapter
+
+    return [TelegramAdapter(bot)]
