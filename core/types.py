@@ -143,6 +143,10 @@ class Summary:
     model: str = ""
     score: float | None = None
     """Relevance to a query, when the summary came from a search (higher is better)."""
+    line_scores: tuple[float, ...] | None = None
+    """From a search: the query's similarity to each line of ``text`` (one per line, in
+    order, as :func:`honeychat.core.memory.retrieval.split_lines` splits it), when the
+    store keeps a vector per line; ``None`` otherwise."""
 
     @property
     def doc_id(self) -> str:

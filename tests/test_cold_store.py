@@ -174,6 +174,78 @@ async def test_search_finds_the_summary_that_means_the_same(store: ChromaColdSto
     assert found[0].score > found[1].score
 
 
+async def test_search_scores_each_line_by_its_own_meaning(store: ChromaColdStore) -> None:
+    conv = conversation()
+    text = "\n".join(
+        [
+            "- The user adopted a golden retriever puppy named Biscuit.",
+            "- The user works night shifts as a nurse at the city hospital.",
+            "- The user is training for a marathon in October.",
+        ]
+    )
+    await within(store.add(summary(conv, 1, text)))
+
+    found = await within(store.search(conv, "what does the user do for a living", k=1))
+
+    scores = found[0].line_scores
+    assert scores is not None and len(scores) == 3
+    assert max(range(3), key=lambda i: scores[i]) == 1
+    assert all(-1.0 <= score <= 1.0 for score in scores)
+
+
+async def test_a_one_line_document_scores_its_line_with_its_own_vector(
+    store: ChromaColdStore,
+) -> None:
+    conv = conversation()
+    await within(store.add(summary(conv, 1, "We planned a picnic by the lake.")))
+
+    (found,) = await within(store.search(conv, "picnic", k=1))
+
+    assert found.score is not None
+    assert found.line_scores == (found.score,)
+
+
+async def test_a_long_summary_keeps_a_vector_for_every_line(store: ChromaColdStore) -> None:
+    conv = conversation()
+    lines = [f"On day {i} the user visited museum number {i} and liked it." for i in range(120)]
+    lines[77] = "The user's sister Marta lives in Valencia and teaches chemistry."
+    await within(store.add(summary(conv, 1, "\n".join(lines))))
+
+    (found,) = await within(store.search(conv, "where does my sister live", k=1))
+
+    assert found.text == "\n".join(lines)
+    assert found.line_scores is not None and len(found.line_scores) == 120
+    assert max(range(120), key=lambda i: found.line_scores[i]) == 77  # type: ignore[index]
+
+
+async def test_a_document_written_without_line_vectors_still_searches(
+    store: ChromaColdStore, minilm: LazyEmbeddingFunction
+) -> None:
+    conv = conversation()
+    old = summary(conv, 1, "The user likes jazz.\nThe user plays the saxophone.")
+    # As an earlier version wrote it: the document's vector and metadata, no line vectors.
+    name = store.collection_name(conv)
+    (vector,) = await embed(minilm, [old.text])
+    metadata = {"conversation": conv, "first_seq": 1, "last_seq": 20, "model": "old"}
+
+    def write() -> None:
+        collection = store._collection(name, create=True)
+        assert collection is not None
+        collection.upsert(
+            ids=[old.doc_id], embeddings=[vector], documents=[old.text], metadatas=[metadata]
+        )
+
+    await within(asyncio.to_thread(write))
+    await within(store.add(summary(conv, 2, "The user went hiking.\nThe user saw a bear.")))
+
+    found = await within(store.search(conv, "music instrument", k=2))
+
+    by_window = {s.first_seq: s for s in found}
+    assert by_window[1].score is not None and by_window[1].line_scores is None
+    assert by_window[21].line_scores is not None and len(by_window[21].line_scores) == 2
+    assert (await within(store.latest(conv))) is not None
+
+
 async def test_search_with_k_beyond_the_count_returns_every_document(
     store: ChromaColdStore,
 ) -> None:

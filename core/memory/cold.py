@@ -27,6 +27,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -39,7 +40,9 @@ from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Documents, EmbeddingFunction
 from chromadb.errors import NotFoundError
 
+from honeychat.core.memory import line_vectors
 from honeychat.core.memory.embeddings import EmbeddingError, embed, make_embedding_function
+from honeychat.core.memory.retrieval import split_lines
 from honeychat.core.memory.stores import StoreUnavailable
 from honeychat.core.settings import Settings
 from honeychat.core.types import ConversationKey, Summary
@@ -104,6 +107,15 @@ def _metadata(key: ConversationKey, summary: Summary) -> dict[str, str | int | f
     if summary.last_at is not None:
         metadata["last_at"] = summary.last_at.isoformat()
     return metadata
+
+
+_DOC_ID_WINDOW = re.compile(r":(\d{9,})-(\d{9,})$")
+
+
+def _window_end(doc_id: str) -> int | None:
+    """The ``last_seq`` encoded in a document id, or ``None`` if it has another form."""
+    match = _DOC_ID_WINDOW.search(doc_id)
+    return int(match.group(2)) if match else None
 
 
 def _time(value: Any) -> datetime | None:
@@ -180,7 +192,14 @@ class ChromaColdStore:
             raise ValueError(
                 f"summary window {summary.first_seq}..{summary.last_seq} ends before it starts"
             )
-        vector = (await self._embed([summary.text]))[0]
+        # One batch: the summary and, when it has several lines, each line
+        # (retrieval scores lines by their own vectors; see line_vectors.py).
+        lines = split_lines(summary.text)
+        several = len(lines) > 1
+        vectors = await self._embed([summary.text, *lines] if several else [summary.text])
+        metadata = _metadata(key, summary)
+        if several:
+            metadata[line_vectors.FIELD] = line_vectors.encode(vectors[1:])
         name = self.collection_name(summary.conversation_id)
 
         def upsert() -> None:
@@ -188,9 +207,9 @@ class ChromaColdStore:
             assert collection is not None
             collection.upsert(
                 ids=[summary.doc_id],
-                embeddings=np.asarray([vector], dtype=np.float32),
+                embeddings=np.asarray([vectors[0]], dtype=np.float32),
                 documents=[summary.text],
-                metadatas=[_metadata(key, summary)],
+                metadatas=[metadata],
             )
 
         await self._call(upsert, name)
@@ -198,8 +217,10 @@ class ChromaColdStore:
     async def latest(self, conversation_id: str) -> Summary | None:
         """The summary with the highest ``last_seq``, or ``None``.
 
-        Chosen by metadata, never by similarity: one ``get`` of the
-        conversation's metadata, then one ``get`` of the winning document.
+        Chosen by window, never by similarity: one ``get`` of the
+        conversation's ids (they encode the window, see ``Summary.doc_id``;
+        metadata is read only for an id that does not), then one ``get`` of
+        the winning document.
         """
         name = self.collection_name(conversation_id)
 
@@ -207,15 +228,17 @@ class ChromaColdStore:
             collection = self._collection(name, create=False)
             if collection is None:
                 return None
-            found = collection.get(where=self._where(conversation_id), include=["metadatas"])
-            metadatas = found["metadatas"] or []
-            if not found["ids"]:
+            where = self._where(conversation_id)
+            ids = collection.get(where=where, include=[])["ids"]
+            if not ids:
                 return None
-            best = max(
-                range(len(found["ids"])),
-                key=lambda i: (int(metadatas[i].get("last_seq", 0)), found["ids"][i]),  # type: ignore[arg-type]
-            )
-            row = collection.get(ids=[found["ids"][best]], include=["documents", "metadatas"])
+            windows = [_window_end(doc_id) for doc_id in ids]
+            if any(end is None for end in windows):
+                found = collection.get(where=where, include=["metadatas"])
+                ids, metadatas = found["ids"], found["metadatas"] or []
+                windows = [int(m.get("last_seq", 0)) for m in metadatas]  # type: ignore[arg-type]
+            best = max(range(len(ids)), key=lambda i: (windows[i] or 0, ids[i]))
+            row = collection.get(ids=[ids[best]], include=["documents", "metadatas"])
             if not row["ids"] or not row["documents"] or not row["metadatas"]:
                 return None  # deleted between the two reads
             return _summary(row["documents"][0], row["metadatas"][0])
@@ -225,8 +248,10 @@ class ChromaColdStore:
     async def search(self, conversation_id: str, query: str, k: int) -> list[Summary]:
         """The ``k`` summaries most relevant to ``query``, best first, ``score = 1 - distance``.
 
-        ``score`` is the cosine similarity (1 is identical meaning). A
-        conversation without documents gives ``[]``.
+        ``score`` is the cosine similarity (1 is identical meaning), and
+        ``line_scores`` the similarity of each line when the document keeps
+        line vectors (a one-line document's line score is its ``score``).
+        A conversation without documents gives ``[]``.
         """
         name = self.collection_name(conversation_id)
         if k <= 0:
@@ -247,10 +272,17 @@ class ChromaColdStore:
             documents = (result["documents"] or [[]])[0]
             metadatas = (result["metadatas"] or [[]])[0]
             distances = (result["distances"] or [[]])[0]
-            found = [
-                _summary(documents[i], metadatas[i], 1.0 - float(distances[i]))
-                for i in range(len(ids))
-            ]
+            query = line_vectors.unit(vector)
+            found = []
+            for i in range(len(ids)):
+                summary = _summary(documents[i], metadatas[i], 1.0 - float(distances[i]))
+                lines = len(split_lines(summary.text))
+                scores = (
+                    (summary.score,)
+                    if lines == 1 and summary.score is not None
+                    else line_vectors.line_scores(query, metadatas[i], lines)
+                )
+                found.append(replace(summary, line_scores=scores))
             found.sort(key=lambda s: s.score or 0.0, reverse=True)
             return found
 

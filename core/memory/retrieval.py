@@ -3,11 +3,17 @@
 One path serves the chat turn, ``honeychat memory search`` and the
 inspector (all through :meth:`MemoryService.recall`):
 
-1. the cold store returns ``candidates`` summaries, nearest by meaning first;
+1. the cold store returns ``candidates`` summaries, nearest by meaning first,
+   with the query's similarity to each of their lines (the cold store keeps
+   a vector per line inside each summary's document, see ``line_vectors``);
 2. each summary is split into its lines (the summarizer writes one fact per
-   line), and every line is scored by reciprocal rank fusion of two ranks:
-   its summary's rank by vector similarity, and the line's own BM25 rank
-   against the query over the lines of the candidate set;
+   line), and every line is scored by reciprocal rank fusion of its own
+   rank by vector similarity among the candidates' lines, its own BM25 rank
+   against the query over the same lines, and (weighted by
+   ``summary_weight``) its summary's vector rank. A summary without line
+   vectors (written before they existed) lends its own similarity to its
+   lines; when no candidate has them, the line's vector rank is its
+   summary's rank, as before line vectors;
 3. lines are taken best first while they fit in the budget (optionally
    skipping near-duplicates of taken lines: off by default, it did not
    change recall); the chosen lines of a summary are returned as that
@@ -125,6 +131,10 @@ class RetrievalOptions:
     """The constant of reciprocal rank fusion: smaller trusts top ranks more."""
     vector_weight: float = 1.0
     """Weight of the vector rank against the lexical rank in the fusion."""
+    line_vectors: bool = True
+    """Rank lines by their own vector similarity when the candidates carry ``line_scores``."""
+    summary_weight: float = 0.0
+    """Weight of the summary's vector rank, added to the line ranks when lines have vectors."""
     latest_share: float = 0.25
     """Share of the budget the latest summary may take (its newest lines); 0 leaves it out
     of the prompt as such, its lines then compete with the other candidates."""
@@ -138,6 +148,38 @@ class _Unit:
     terms: tuple[str, ...]
     tokens: int
     score: float = 0.0
+
+
+def _vector_ranks(
+    candidates: Sequence[Summary], units: list[_Unit], options: RetrievalOptions
+) -> None:
+    """Give each unit its vector part of the fused score."""
+    k = options.rrf_k + 1
+    per_line = options.line_vectors and any(
+        s.line_scores is not None and s.score is not None for s in candidates
+    )
+    if not per_line:
+        for unit in units:
+            unit.score = options.vector_weight / (k + unit.doc)
+        return
+    similarity = []
+    for unit in units:
+        summary = candidates[unit.doc]
+        scores = summary.line_scores if options.lines else None
+        if scores is not None and unit.line < len(scores):
+            similarity.append(scores[unit.line])
+        elif summary.score is not None:
+            similarity.append(summary.score)  # no line vectors: the summary's own similarity
+        else:
+            similarity.append(-math.inf)
+    order = sorted(range(len(units)), key=lambda i: -similarity[i])
+    rank = 0
+    for position, i in enumerate(order):
+        if position and similarity[i] < similarity[order[position - 1]]:
+            rank = position  # ties share the best rank
+        units[i].score = options.vector_weight / (k + rank)
+        if options.summary_weight:
+            units[i].score += options.summary_weight / (k + units[i].doc)
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:
@@ -184,8 +226,7 @@ def select(
             if line:
                 units.append(_Unit(d, i, line, terms(line), 0))
 
-    for unit in units:
-        unit.score = options.vector_weight / (options.rrf_k + 1 + unit.doc)
+    _vector_ranks(candidates, units, options)
     if options.hybrid:
         query_terms = terms(query)
         lexical = bm25_scores(query_terms, [u.terms for u in units])
@@ -218,8 +259,13 @@ def select(
     for d, picked in chosen.items():  # insertion order: best unit first
         summary = candidates[d]
         if options.lines:
-            text = "\n".join(u.text for u in sorted(picked, key=lambda u: u.line))
-            summary = replace(summary, text=text)
+            picked.sort(key=lambda u: u.line)
+            text = "\n".join(u.text for u in picked)
+            scores = summary.line_scores
+            kept = None
+            if scores is not None and all(u.line < len(scores) for u in picked):
+                kept = tuple(scores[u.line] for u in picked)
+            summary = replace(summary, text=text, line_scores=kept)
         result.append(summary)
     return result
 
