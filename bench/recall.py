@@ -19,6 +19,7 @@ tokens. Strategies:
 ``summary``       the product: ``MemoryService.context`` with its retrieval path
 ``message``       one document per message, vector search only, whole messages
 ``message_best``  one document per message, the product's retrieval path
+                  (fusion weights tuned for messages)
 ``window``        one raw-text document per window, vector search, lines in order
 
 plus the token cost of replaying the full history. The last line printed is
@@ -72,6 +73,12 @@ _DIA = re.compile(r"D(\d+):(\d+)")
 MESSAGE_CANDIDATES = 100
 """Enough messages (about 25 tokens each) to fill the largest budget several times over."""
 
+MESSAGE_FUSION = {"rrf_k": 5, "vector_weight": 1.0, "summary_weight": 0.0}
+"""The fusion weights that are best for per-message documents (a grid over rrf_k,
+vector_weight and summary_weight on the dev set): ``message_best`` gets the product's
+retrieval path tuned for messages, not the weights tuned for summaries. A message is
+one line with its own vector, so line vectors change nothing for it."""
+
 
 @dataclass(frozen=True, slots=True)
 class Strategy:
@@ -96,7 +103,9 @@ def strategies(settings: Settings, names: Sequence[str], ablation: bool) -> list
             RetrievalOptions(candidates=MESSAGE_CANDIDATES, hybrid=False, lines=False, dedupe=1.0),
         ),
         "message_best": Strategy(
-            "message_best", "message", replace(product, candidates=MESSAGE_CANDIDATES)
+            "message_best",
+            "message",
+            replace(product, candidates=MESSAGE_CANDIDATES, **MESSAGE_FUSION),
         ),
         "window": Strategy(
             "window", "window", RetrievalOptions(hybrid=False, lines=True, dedupe=1.0)
@@ -104,27 +113,34 @@ def strategies(settings: Settings, names: Sequence[str], ablation: bool) -> list
     }
     chosen = [base[name] for name in names]
     if ablation:
+        before = replace(product, line_vectors=False, rrf_k=10, vector_weight=1.0)
         variants = {
-            "vector,whole": replace(product, hybrid=False, lines=False),
-            "hybrid,whole": replace(product, lines=False),
+            "before line vectors": replace(before, summary_weight=0.0, latest_share=0.25),
+            "no line vectors": replace(product, line_vectors=False),
             "vector,lines": replace(product, hybrid=False),
-            "no dedupe": replace(product, dedupe=1.0),
-            "candidates 8": replace(product, candidates=8),
-            "rrf_k 3": replace(product, rrf_k=3),
-            "rrf_k 30": replace(product, rrf_k=30),
-            "vector_weight 0.5": replace(product, vector_weight=0.5),
-            "vector_weight 2": replace(product, vector_weight=2.0),
-            "latest_share 0": replace(product, latest_share=0.0),
+            "hybrid,whole": replace(product, lines=False),
+            "candidates 16": replace(product, candidates=16),
+            "rrf_k 10": replace(product, rrf_k=10),
+            "rrf_k 20": replace(product, rrf_k=20),
+            "vector_weight 1": replace(product, vector_weight=1.0),
+            "vector_weight 3": replace(product, vector_weight=3.0),
+            "summary_weight 0": replace(product, summary_weight=0.0),
+            "summary_weight 1": replace(product, summary_weight=1.0),
             "latest_share 0.25": replace(product, latest_share=0.25),
-            "latest_share 1": replace(product, latest_share=1.0),
         }
         chosen += [Strategy(f"summary[{n}]", "summary", o) for n, o in variants.items()]
-        chosen += [Strategy(f"summary[k={k}]", "summary", product, k) for k in (3, 8, None)]
+        chosen += [Strategy(f"summary[k={k}]", "summary", product, k) for k in (8, 16, None)]
         if "message_best" in names:
+            best = replace(product, candidates=MESSAGE_CANDIDATES, **MESSAGE_FUSION)
             chosen += [
-                Strategy(f"message_best[{n}]", "message", replace(o, candidates=MESSAGE_CANDIDATES))
-                for n, o in variants.items()
-                if n in ("rrf_k 3", "rrf_k 30", "vector_weight 0.5", "vector_weight 2")
+                Strategy(f"message_best[{n}]", "message", o)
+                for n, o in {
+                    "product weights": replace(product, candidates=MESSAGE_CANDIDATES),
+                    "rrf_k 10": replace(best, rrf_k=10),
+                    "rrf_k 3": replace(best, rrf_k=3),
+                    "vector_weight 1.5": replace(best, vector_weight=1.5),
+                    "vector_weight 0.75": replace(best, vector_weight=0.75),
+                }.items()
             ]
     return chosen
 

@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     hot_buffer_ttl_days: float = Field(default=7, gt=0)
     summary_window: int = Field(default=10, ge=1)
     """Turns (a user message and its reply) summarized into one cold document."""
-    retrieval_k: int = Field(default=16, ge=0)
+    retrieval_k: int = Field(default=32, ge=0)
     """At most this many older summaries contribute lines to a turn's prompt (0: none)."""
     memory_budget_tokens: int = Field(default=512, ge=0)
     """Tokens that summaries (the latest and the relevant lines) may add to a turn's prompt."""

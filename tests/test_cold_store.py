@@ -215,7 +215,7 @@ async def test_a_long_summary_keeps_a_vector_for_every_line(store: ChromaColdSto
 
     assert found.text == "\n".join(lines)
     assert found.line_scores is not None and len(found.line_scores) == 120
-    assert max(range(120), key=lambda i: found.line_scores[i]) == 77  # type: ignore[index]
+    assert max(range(120), key=lambda i: found.line_scores[i]) == 77
 
 
 async def test_a_document_written_without_line_vectors_still_searches(

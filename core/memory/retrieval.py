@@ -127,15 +127,15 @@ class RetrievalOptions:
     """Fill the budget line by line rather than with whole summaries."""
     dedupe: float = 1.0
     """Skip a line whose word set overlaps a taken line's this much (Jaccard); 1 disables."""
-    rrf_k: int = 10
+    rrf_k: int = 5
     """The constant of reciprocal rank fusion: smaller trusts top ranks more."""
-    vector_weight: float = 1.0
-    """Weight of the vector rank against the lexical rank in the fusion."""
+    vector_weight: float = 2.0
+    """Weight of the (line's) vector rank against the lexical rank in the fusion."""
     line_vectors: bool = True
     """Rank lines by their own vector similarity when the candidates carry ``line_scores``."""
-    summary_weight: float = 0.0
+    summary_weight: float = 0.5
     """Weight of the summary's vector rank, added to the line ranks when lines have vectors."""
-    latest_share: float = 0.25
+    latest_share: float = 0.0
     """Share of the budget the latest summary may take (its newest lines); 0 leaves it out
     of the prompt as such, its lines then compete with the other candidates."""
 
