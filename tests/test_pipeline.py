@@ -6,6 +6,8 @@ import asyncio
 import itertools
 from typing import Any
 
+from honeychat.core.memory.retrieval import RetrievalOptions
+from honeychat.core.memory.service import MemoryService
 from honeychat.core.types import ChannelLimits, ConversationKey, IncomingMessage
 from honeychat.testing.channel import RecordingChannel
 from honeychat.testing.fake_llm import FakeLLM
@@ -124,15 +126,24 @@ async def test_nothing_is_injected_twice(bot_factory: BotFactory) -> None:
     await bot.memory.summarizer.wait_idle(30)
     turn_channel = await send(bot, "Which cities did I visit?")
     assert turn_channel.last_text
-    context = await bot.memory.context(
-        ConversationKey("test", "alice", "luna"), "cities", recent=4, k=5
+    key = ConversationKey("test", "alice", "luna")
+    # By default the latest summary's lines compete with the others (latest_share 0);
+    # with a reserved share it is shown as such and never again among the relevant.
+    reserved = MemoryService(
+        bot.memory.hot, bot.memory.cold, None, options=RetrievalOptions(latest_share=0.25)
     )
-    assert context.latest_summary is not None
-    ids = [s.doc_id for s in context.relevant]
-    assert context.latest_summary.doc_id not in ids
-    assert len(ids) == len(set(ids))
-    oldest_recent = context.recent[0].seq
-    assert all(s.first_seq < oldest_recent for s in context.relevant)
+    for service in (bot.memory, reserved):
+        context = await service.context(key, "cities", recent=4, k=5)
+        ids = [s.doc_id for s in context.relevant]
+        assert ids, "old windows should come back as relevant memory"
+        if service is reserved:
+            assert context.latest_summary is not None
+            assert context.latest_summary.doc_id not in ids
+        else:
+            assert context.latest_summary is None
+        assert len(ids) == len(set(ids))
+        oldest_recent = context.recent[0].seq
+        assert all(s.first_seq < oldest_recent for s in context.relevant)
 
 
 async def test_empty_whitespace_and_control_messages(bot_factory: BotFactory) -> None:
