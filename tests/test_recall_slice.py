@@ -1,7 +1,7 @@
 """The LoCoMo recall benchmark on a small slice, as a regression floor.
 
 One conversation, its first questions, the product's ``summary`` strategy and
-the ``message`` baseline: the real hot store on an embedded valkey, the real
+the ``message`` and ``message_best`` baselines: the real hot store on an embedded valkey, the real
 cold store and embeddings on an embedded Chroma, the dataset-backed summarizer.
 The floors were set from the measured figures with a margin (see
 ``docs/performance.md``); the full run is ``bench/recall.py``, not a test.
@@ -29,10 +29,12 @@ DATA = Path(
 )
 
 QUESTIONS = 40
-SUMMARY_FLOOR_512 = 0.60
-"""``summary`` recall at 512 tokens on this slice measured 0.70; a drop below 0.60 fails."""
-MIN_RATIO_OVER_MESSAGE = 1.2
-"""``summary`` measured 1.58 x the vector-only per-message baseline at 512 tokens."""
+SUMMARY_FLOOR_512 = 0.65
+"""``summary`` recall at 512 tokens on this slice measured 0.735; a drop below 0.65 fails."""
+MIN_RATIO_OVER_MESSAGE = 1.4
+"""``summary`` measured 1.67 x the vector-only per-message baseline at 512 tokens."""
+MIN_RATIO_OVER_MESSAGE_BEST = 1.0
+"""``summary`` measured 1.07 x per-message search with the same retrieval path (0.685)."""
 
 
 def _bench() -> ModuleType:
@@ -62,7 +64,11 @@ def test_recall_slice_stays_above_its_floor(tmp_path: Path) -> None:
     figures = asyncio.run(
         asyncio.wait_for(
             bench.measure(
-                DATA, settings, ("summary", "message"), conversations=1, questions=QUESTIONS
+                DATA,
+                settings,
+                ("summary", "message", "message_best"),
+                conversations=1,
+                questions=QUESTIONS,
             ),
             timeout=600,
         )
@@ -70,5 +76,7 @@ def test_recall_slice_stays_above_its_floor(tmp_path: Path) -> None:
     summary, message = figures["recall"]["summary"], figures["recall"]["message"]
     assert summary["512"] >= SUMMARY_FLOOR_512, figures
     assert summary["512"] >= MIN_RATIO_OVER_MESSAGE * message["512"], figures
+    best = figures["recall"]["message_best"]
+    assert summary["512"] >= MIN_RATIO_OVER_MESSAGE_BEST * best["512"], figures
     assert summary["256"] <= summary["512"] <= summary["1024"], figures
     assert figures["documents"]["summary"] * 10 <= figures["documents"]["message"], figures
