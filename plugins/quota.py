@@ -1,6 +1,7 @@
 """Built-in plugin ``quota``: a daily message limit per user, from the user's tier.
 
-Every message that starts a turn counts (chat commands do not). The count
+Every message that starts a turn counts (chat commands do not, and nor do
+messages from ``exempt_platforms``: the local terminal chat by default). The count
 lives in Redis under a key holding the user's *local* date, so it resets at
 the user's midnight; keys expire after two days. When the tier's
 ``daily_message_limit`` is spent (the free tier's default is 20), the
@@ -72,6 +73,8 @@ class QuotaConfig(UserTimeZones):
 
     message: str = DEFAULT_MESSAGE
     """What the character says when the day's quota is spent."""
+    exempt_platforms: list[str] = Field(default_factory=lambda: ["terminal"])
+    """Platforms never counted: by default the local terminal chat (the operator's own)."""
     character_messages: dict[str, str] = Field(default_factory=dict)
     """Per-character override of ``message``, keyed by character id."""
 
@@ -150,7 +153,7 @@ class QuotaPlugin:
     @hookimpl
     async def honeychat_ingest(self, turn: Turn) -> Reply | None:
         limit = turn.tier.daily_message_limit
-        if limit is None:
+        if limit is None or turn.message.platform in self.config.exempt_platforms:
             return None
         platform, user_id = turn.message.platform, turn.message.user_id
         day, left = self.local_day(platform, user_id)

@@ -53,6 +53,9 @@ async def test_a_spent_quota_is_answered_in_character_and_nothing_is_stored(
     assert "/forget" in help_reply.last_text, "commands do not count and still work"
     other = await send(bot, "hello", user="bob")
     assert other.last_text == "I hear you: hello", "the quota is per user"
+    for i in range(3):
+        local = await send(bot, f"terminal {i}", platform="terminal")
+        assert local.last_text == f"I hear you: terminal {i}", "the operator's terminal is exempt"
 
 
 async def test_twenty_first_message_of_the_free_tier_is_refused(bot_factory: BotFactory) -> None:
