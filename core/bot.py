@@ -233,6 +233,7 @@ class Bot:
         text: str,
         was_cut: bool,
     ) -> None:
+        started = time.perf_counter()
         tier_name, tier = self.settings.tier_for(message.platform, message.user_id)
         turn = Turn(self, message, conversation, character, tier_name, tier, text)
         stop = await self.plugins.first("honeychat_ingest", turn=turn)
@@ -264,6 +265,7 @@ class Bot:
         async with ReplyStreamer(
             channel, stream=self.settings.llm_streaming and not turn.extras.get("no_stream")
         ) as out:
+            llm_started = time.perf_counter()
             try:
                 stream = self.llm.stream(
                     messages,
@@ -274,6 +276,7 @@ class Bot:
                 async for delta in stream:
                     await out.feed(delta)
                 completion = stream.completion
+                turn.timings["llm"] = time.perf_counter() - llm_started
             except Exception as exc:
                 log.error("LLM failed for %s: %s", conversation.id, exc)
                 await out.finish(character.error_message)
@@ -293,6 +296,9 @@ class Bot:
             turn=turn,
         )
         await self.plugins.call("honeychat_schedule_summary", conversation=conversation, bot=self)
+        turn.timings["total"] = time.perf_counter() - started
+        turn.timings["overhead"] = turn.timings["total"] - turn.timings["llm"]
+        await self.plugins.call("honeychat_turn_complete", turn=turn)
 
     # Commands
 

@@ -65,8 +65,11 @@ async def check_chroma(settings: Settings) -> Check:
 
     where = settings.chroma_url or f"embedded under {settings.data_dir / 'chroma'}"
     try:
-        store = await asyncio.to_thread(open_cold_store, settings)
-        await store.close()
+        store = open_cold_store(settings)
+        try:
+            await store.check()
+        finally:
+            await store.close()
     except Exception as exc:
         return Check(
             "chroma",

@@ -167,6 +167,16 @@ def honeychat_schedule_summary(conversation: ConversationKey, bot: Bot) -> None:
     """
 
 
+@hookspec
+def honeychat_turn_complete(turn: Turn) -> None:
+    """Notification after a turn: the reply was sent and stored and the summary scheduled.
+
+    ``turn.timings`` holds ``llm``, ``total`` and ``overhead`` in seconds and
+    ``turn.usage`` the token counts, for metrics and logging plugins. Not
+    called for turns that ``honeychat_ingest`` ended or the LLM failed.
+    """
+
+
 # Memory operations used by commands, the CLI and the inspector
 
 

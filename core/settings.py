@@ -136,6 +136,8 @@ class Settings(BaseSettings):
     slack_app_token: str | None = None
     slack_api_url: str | None = None
     slack_port: int = 3000
+    slack_host: str = "0.0.0.0"
+    """Interface the Slack Events API endpoint (``/slack/events``) listens on in HTTP mode."""
 
     # Logging
     log_level: str = "INFO"

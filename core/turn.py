@@ -38,6 +38,10 @@ class Turn:
     usage: dict[str, int] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
     """Free space for plugins to pass data between their own hooks."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds spent: ``llm`` (waiting on the model), ``total``, and ``overhead``
+    (``total - llm``: everything honeychat itself did). Complete in
+    ``honeychat_turn_complete``."""
 
 
 @dataclass(slots=True)

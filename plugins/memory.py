@@ -76,6 +76,12 @@ class MemoryPlugin:
             )
         self.service = MemoryService(hot, cold, summarizer)
         bot.memory = self.service
+        warm_up = getattr(cold, "warm_up", None)
+        if warm_up is not None:
+            try:
+                await warm_up()
+            except StoreUnavailable as exc:
+                self.service.cold_health.failed(exc.cause)
 
     @hookimpl
     async def honeychat_shutdown(self, bot: Bot) -> None:

