@@ -18,16 +18,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from honeychat.testing.channel import RecordingChannel
     from honeychat.testing.fake_llm import FakeLLM
-    from honeychat.testing.pytest_plugin import BotFactory, send
+    from honeychat.testing.pytest_plugin import BotFactory, memory_state, send
 
 _EXPORTS = {
     "BotFactory": "honeychat.testing.pytest_plugin",
     "send": "honeychat.testing.pytest_plugin",
+    "memory_state": "honeychat.testing.pytest_plugin",
     "FakeLLM": "honeychat.testing.fake_llm",
     "RecordingChannel": "honeychat.testing.channel",
 }
 
-__all__ = ["BotFactory", "FakeLLM", "RecordingChannel", "send"]
+__all__ = ["BotFactory", "FakeLLM", "RecordingChannel", "memory_state", "send"]
 
 
 def __getattr__(name: str) -> Any:
