@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from honeychat.core.bot import Bot
-from honeychat.core.settings import Settings
 from honeychat.core.memory.summarizer import SUMMARY_INSTRUCTIONS
+from honeychat.core.settings import Settings
 from honeychat.core.types import ConversationKey, IncomingMessage
 from honeychat.testing.channel import RecordingChannel
 from honeychat.testing.fake_llm import FakeLLM

@@ -135,7 +135,7 @@ async def test_websocket_adapter_serves_a_chat(bot_factory: BotFactory, tmp_path
     assert adapter.name == "websocket"
     await adapter.start()
     try:
-        port = adapter.port  # type: ignore[attr-defined]
+        port = adapter.port
         async with aiohttp.ClientSession() as session:
             async with session.ws_connect(f"ws://127.0.0.1:{port}/ws") as ws:
                 await ws.send_json({"user": "alice", "text": "hello over the wire"})
