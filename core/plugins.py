@@ -143,6 +143,13 @@ class PluginHost:
                 "Rename one of them, or disable one with DISABLED_PLUGINS.",
             )
             return False
+        if self.pm.is_registered(plugin):
+            self._problem(
+                name,
+                f"{origin or 'this object'} is already loaded as plugin "
+                f"'{self.pm.get_name(plugin)}'; skipped the second registration",
+            )
+            return False
         hook_error = self._check_hooks(plugin)
         if hook_error:
             self._problem(name, hook_error)
@@ -298,7 +305,9 @@ class PluginHost:
         """Call every implementation of ``hook_name`` in order, isolating failures.
 
         Returns the non-None results (at most one for a firstresult hook).
-        Awaitable results are awaited. With ``strict``, an exception
+        Awaitable results are awaited. When an implementation raises, the
+        ``text`` and ``reply_text`` of a ``turn`` argument are put back as
+        they were before it ran. With ``strict``, an exception
         propagates instead (for operations whose caller must know it failed).
         """
         caller = getattr(self.pm.hook, hook_name)
@@ -306,8 +315,10 @@ class PluginHost:
             spec = caller.spec
             firstresult = bool(spec and spec.opts.get("firstresult"))
         results = []
+        turn = kwargs.get("turn")
         for impl in reversed(caller.get_hookimpls()):
             args = {name: kwargs[name] for name in impl.argnames if name in kwargs}
+            texts = _turn_texts(turn)
             try:
                 result = impl.function(**args)
                 if inspect.isawaitable(result):
@@ -315,6 +326,7 @@ class PluginHost:
             except Exception:
                 if strict:
                     raise
+                _restore_turn_texts(turn, texts)  # a failed plugin's half-done rewrite is undone
                 log.exception(
                     "plugin '%s' failed in %s; continuing without it", impl.plugin_name, hook_name
                 )
@@ -329,6 +341,18 @@ class PluginHost:
         """The first non-None result of a hook, or ``None``."""
         results = await self.call(hook_name, firstresult=True, **kwargs)
         return results[0] if results else None
+
+
+_TURN_TEXTS = ("text", "reply_text")
+
+
+def _turn_texts(turn: Any) -> dict[str, Any]:
+    return {name: getattr(turn, name) for name in _TURN_TEXTS if hasattr(turn, name)}
+
+
+def _restore_turn_texts(turn: Any, texts: dict[str, Any]) -> None:
+    for name, value in texts.items():
+        setattr(turn, name, value)
 
 
 def describe_config_error(name: str, exc: ValidationError) -> str:
