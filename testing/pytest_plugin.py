@@ -52,7 +52,14 @@ class BotFactory:
     async def __call__(
         self, *, plugins: list[tuple[str, object]] | None = None, **overrides: Any
     ) -> Bot:
-        bot = Bot(self.settings(**overrides), plugins=plugins or [])
+        """A started bot. ``plugins`` are ``(name, plugin)`` pairs registered before the
+        installed ones; an installed plugin of the same name is left out, so a test of a
+        plugin passes whether or not its package is installed."""
+        plugins = plugins or []
+        if plugins:
+            disabled = list(overrides.get("disabled_plugins", []))
+            overrides["disabled_plugins"] = disabled + [name for name, _ in plugins]
+        bot = Bot(self.settings(**overrides), plugins=plugins)
         await bot.start()
         self.bots.append(bot)
         return bot
