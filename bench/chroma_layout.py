@@ -297,9 +297,9 @@ def main() -> None:
     for layout in LAYOUTS:
         print(f"running {layout}...", file=sys.stderr, flush=True)
         results[layout] = _run_child(layout, argv)
+        if args.json:  # written after each layout, so a long run keeps what it measured
+            args.json.write_text(json.dumps(results, indent=2))
     print(_report(results, args, argv))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

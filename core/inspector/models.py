@@ -1,0 +1,161 @@
+"""Typed responses of the inspector API (they make up its OpenAPI schema)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from honeychat.core.types import StoredMessage, Summary
+
+
+class ErrorResponse(BaseModel):
+    """Every error: a short machine-readable code and a sentence for people."""
+
+    error: str = Field(examples=["not_found"])
+    detail: str = Field(examples=["no conversation test:alice:luna"])
+
+
+class ConversationRef(BaseModel):
+    """A conversation: one user talking to one character on one platform."""
+
+    id: str
+    platform: str
+    user_id: str
+    character: str
+
+
+class ConversationPage(BaseModel):
+    """One page of conversations; pass ``next_cursor`` back until it is 0."""
+
+    items: list[ConversationRef]
+    next_cursor: int = Field(description="0 when the listing is complete.")
+    limit: int
+
+
+class CharacterInfo(BaseModel):
+    id: str
+    name: str
+    description: str
+    is_default: bool
+
+
+class Message(BaseModel):
+    seq: int
+    role: str
+    text: str
+    at: datetime
+
+    @classmethod
+    def of(cls, message: StoredMessage) -> Message:
+        return cls(seq=message.seq, role=message.role.value, text=message.text, at=message.at)
+
+
+class RecentMessages(BaseModel):
+    """The hot buffer: the newest messages, oldest first."""
+
+    conversation: ConversationRef
+    last_seq: int
+    summarized_through: int = Field(description="The watermark: last message already summarized.")
+    messages: list[Message]
+
+
+class SummaryOut(BaseModel):
+    """One window summary; ``score`` is set for search results (cosine similarity)."""
+
+    id: str
+    text: str
+    first_seq: int
+    last_seq: int
+    first_at: datetime | None
+    last_at: datetime | None
+    model: str
+    score: float | None = None
+
+    @classmethod
+    def of(cls, summary: Summary) -> SummaryOut:
+        return cls(
+            id=summary.doc_id,
+            text=summary.text,
+            first_seq=summary.first_seq,
+            last_seq=summary.last_seq,
+            first_at=summary.first_at,
+            last_at=summary.last_at,
+            model=summary.model,
+            score=summary.score,
+        )
+
+
+class LatestSummary(BaseModel):
+    conversation: ConversationRef
+    summary: SummaryOut | None
+
+
+class SummaryList(BaseModel):
+    """Every summary of the conversation, oldest window first."""
+
+    conversation: ConversationRef
+    summaries: list[SummaryOut]
+
+
+class SearchResults(BaseModel):
+    """Summaries ranked by relevance to ``query``, best first."""
+
+    conversation: ConversationRef
+    query: str
+    k: int
+    results: list[SummaryOut]
+
+
+class ExportedMessage(BaseModel):
+    seq: int
+    role: str
+    text: str
+    at: str
+
+
+class ExportedSummary(BaseModel):
+    id: str
+    text: str
+    first_seq: int
+    last_seq: int
+    first_at: str | None
+    last_at: str | None
+    model: str
+    score: float | None = None
+
+
+class Export(BaseModel):
+    """Everything memory holds for a conversation (the same data as ``honeychat memory export``)."""
+
+    conversation: str
+    platform: str
+    user_id: str
+    character: str
+    last_seq: int
+    summarized_through: int
+    recent: list[ExportedMessage]
+    summaries: list[ExportedSummary]
+    unavailable: list[str]
+
+
+class Cleared(BaseModel):
+    conversation: ConversationRef
+    cleared: bool = True
+
+
+class Check(BaseModel):
+    """One dependency of readiness."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: list[Check]
+
+
+class Health(BaseModel):
+    status: str = "ok"

@@ -1,0 +1,160 @@
+// honeychat memory browser: vanilla JS over the inspector API. The token lives in sessionStorage.
+"use strict";
+
+const TOKEN_KEY = "honeychat-inspector-token";
+const $ = (id) => document.getElementById(id);
+let current = null;   // the selected conversation {id, platform, user_id, character}
+let nextCursor = 0;
+
+function setStatus(text, isError = false) {
+  $("status").textContent = text;
+  $("status").classList.toggle("error", isError);
+}
+
+async function api(path, options = {}) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  let response;
+  try {
+    response = await fetch(path, { ...options, headers });
+  } catch (err) {
+    throw new Error("the inspector cannot be reached");
+  }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    throw new Error(body.detail || `request failed (${response.status})`);
+  }
+  return body;
+}
+
+function conversationPath(c) {
+  const part = encodeURIComponent;
+  return `/api/conversations/${part(c.platform)}/${part(c.user_id)}/${part(c.character)}`;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value; else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function when(iso) {
+  return iso ? new Date(iso).toLocaleString() : "unknown time";
+}
+
+function emptyItem(text) {
+  return el("li", { class: "empty" }, text);
+}
+
+async function loadConversations(reset) {
+  if (reset) { $("conversations").replaceChildren(); nextCursor = 0; }
+  const page = await api(`/api/conversations?limit=50&cursor=${nextCursor}`);
+  for (const c of page.items) {
+    const button = el("button", { type: "button", "data-id": c.id },
+      `${c.user_id} · ${c.character}`, el("br"), el("small", {}, c.platform));
+    button.addEventListener("click", () => select(c));
+    $("conversations").append(el("li", {}, button));
+  }
+  nextCursor = page.next_cursor;
+  $("more").hidden = nextCursor === 0;
+  if (!$("conversations").children.length) $("conversations").append(emptyItem("No conversations yet."));
+}
+
+async function select(c) {
+  current = c;
+  for (const b of document.querySelectorAll("#conversations button")) {
+    b.setAttribute("aria-current", String(b.dataset.id === c.id));
+  }
+  $("detail").hidden = false;
+  $("conversation-title").textContent = `${c.user_id} with ${c.character} on ${c.platform}`;
+  $("results").replaceChildren();
+  setStatus("Loading…");
+  try {
+    const [recent, all] = await Promise.all([
+      api(`${conversationPath(c)}/messages?limit=200`),
+      api(`${conversationPath(c)}/summaries`),
+    ]);
+    renderMessages(recent);
+    renderTimeline(all.summaries);
+    setStatus(`Showing ${c.id}`);
+  } catch (err) {
+    setStatus(err.message, true);
+  }
+}
+
+function renderMessages(recent) {
+  $("counters").textContent =
+    `${recent.last_seq} messages so far, summarized through #${recent.summarized_through}.`;
+  const list = recent.messages.map((msg) =>
+    el("li", { class: msg.role }, el("span", { class: "meta" }, `#${msg.seq} · ${msg.role} · ${when(msg.at)}`), msg.text));
+  $("messages").replaceChildren(...(list.length ? list : [emptyItem("The buffer is empty.")]));
+}
+
+function renderTimeline(summaries) {
+  const list = summaries.map((s) =>
+    el("li", {}, el("span", { class: "meta" },
+      `messages ${s.first_seq}–${s.last_seq} · ${when(s.first_at)} → ${when(s.last_at)}`), s.text));
+  $("timeline").replaceChildren(...(list.length ? list : [emptyItem("No summaries yet.")]));
+}
+
+async function search(event) {
+  event.preventDefault();
+  if (!current) return;
+  const q = $("query").value.trim();
+  if (!q) { setStatus("Type something to search for.", true); return; }
+  setStatus("Searching…");
+  try {
+    const found = await api(`${conversationPath(current)}/search?k=5&q=${encodeURIComponent(q)}`);
+    const list = found.results.map((s, i) =>
+      el("li", { class: "result" },
+        el("span", { class: "score" }, s.score === null ? "–" : s.score.toFixed(3)),
+        el("span", { class: "meta" }, `#${i + 1} · messages ${s.first_seq}–${s.last_seq}`), s.text));
+    $("results").replaceChildren(...(list.length ? list : [emptyItem("No memories match.")]));
+    setStatus(`${found.results.length} result(s) for “${q}”`);
+  } catch (err) {
+    setStatus(err.message, true);
+  }
+}
+
+function askClear() {
+  if (!current) return;
+  $("confirm-name").textContent = current.id;
+  $("confirm").showModal();
+}
+
+async function onConfirmClose() {
+  if ($("confirm").returnValue !== "confirm" || !current) return;
+  try {
+    await api(conversationPath(current), { method: "DELETE" });
+    setStatus(`Cleared ${current.id}.`);
+    await select(current);
+    setStatus(`Cleared ${current.id}.`);
+  } catch (err) {
+    setStatus(err.message, true);
+  }
+}
+
+async function connect(event) {
+  if (event) event.preventDefault();
+  const token = $("token").value.trim();
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  try {
+    await loadConversations(true);
+    setStatus("Connected. Pick a conversation.");
+  } catch (err) {
+    setStatus(err.message, true);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("token").value = sessionStorage.getItem(TOKEN_KEY) || "";
+  $("token-form").addEventListener("submit", connect);
+  $("search-form").addEventListener("submit", search);
+  $("more").addEventListener("click", () => loadConversations(false).catch((e) => setStatus(e.message, true)));
+  $("clear").addEventListener("click", askClear);
+  $("confirm").addEventListener("close", onConfirmClose);
+  connect();
+});
