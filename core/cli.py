@@ -147,7 +147,13 @@ def _print_memory(data: dict[str, Any]) -> None:
     for item in data.get("summaries", []):
         print(f"  summary {item['first_seq']}-{item['last_seq']}: {item['text']}")
     for message in data.get("recent", []):
-        print(f"  #{message['seq']} {message['role']}: {message['text']}")
+        text = " ".join(message["text"].split())
+        shown = text if len(text) <= 200 else text[:199] + "…"
+        print(
+            f"  #{message['seq']} {message['role']}: {shown}  (use export for full text)"
+            if shown != text
+            else f"  #{message['seq']} {message['role']}: {text}"
+        )
     if data.get("unavailable"):
         print("Unavailable layers: " + ", ".join(data["unavailable"]))
 
