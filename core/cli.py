@@ -147,7 +147,13 @@ def _print_memory(data: dict[str, Any]) -> None:
     for item in data.get("summaries", []):
         print(f"  summary {item['first_seq']}-{item['last_seq']}: {item['text']}")
     for message in data.get("recent", []):
-        print(f"  #{message['seq']} {message['role']}: {message['text']}")
+        text = " ".join(message["text"].split())
+        shown = text if len(text) <= 200 else text[:199] + "…"
+        print(
+            f"  #{message['seq']} {message['role']}: {shown}  (use export for full text)"
+            if shown != text
+            else f"  #{message['seq']} {message['role']}: {text}"
+        )
     if data.get("unavailable"):
         print("Unavailable layers: " + ", ".join(data["unavailable"]))
 
@@ -185,25 +191,51 @@ def cmd_characters(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(settings: Settings, args: argparse.Namespace) -> int:
+    """``plugins hooks``: every hook spec with its documentation; ``plugins list``: what loads."""
+    if args.action == "hooks":
+        from honeychat.core.hookdoc import text
+
+        print(text(), end="")
+        return 0
     from honeychat.core.plugins import PluginHost
 
-    host = PluginHost()
-    if args.action == "hooks":
-        for name in sorted(host.pm.hook.__dict__):
-            caller = getattr(host.pm.hook, name)
-            spec = caller.spec
-            if spec is None:
-                continue
-            first = " (firstresult)" if spec.opts.get("firstresult") else ""
-            print(f"{name}({', '.join(spec.argnames)}){first}")
-            doc = (spec.function.__doc__ or "").strip()
-            print("    " + doc.replace("\n", "\n") + "\n")
-        return 0
+    # Problems are printed below; the log file keeps the details (tracebacks).
+    setup_logging(settings, console_level=logging.CRITICAL)
+    host = PluginHost(settings.plugin_config)
     host.load(disabled=settings.disabled_plugins, plugins_dir=settings.plugins_dir)
-    for info in host.info.values():
-        print(f"{info.name:<16} {info.source:<12} {info.version or '-':<8} {', '.join(info.hooks)}")
+    print(_plugin_table(host))
     for problem in host.problems:
         print(f"✗ {problem}")
+    return 1 if host.problems else 0
+
+
+def _plugin_table(host: Any) -> str:
+    """One row per plugin: name, source, version, config status, hooks (without the prefix)."""
+    rows = [("NAME", "SOURCE", "VERSION", "CONFIG", "HOOKS")]
+    for info in [*host.info.values(), *host.disabled.values()]:
+        hooks = ", ".join(h.removeprefix("honeychat_") for h in info.hooks)
+        status = info.config if info.name in host.info else "disabled"
+        rows.append((info.name, info.source, info.version or "-", status, hooks or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True))
+        + "  "
+        + row[4]
+        for row in rows
+    )
+
+
+def cmd_new(settings: Settings, args: argparse.Namespace) -> int:
+    """``new plugin NAME``: scaffold a plugin package in the current (or ``--dir``) directory."""
+    from honeychat import __version__
+    from honeychat.core.scaffold import ScaffoldError, scaffold_plugin
+
+    try:
+        root = scaffold_plugin(args.name, Path(args.dir), honeychat_version=__version__)
+    except ScaffoldError as exc:
+        return _fail(str(exc), 2)
+    print(f"Created {root}")
+    print(f"Next: cd {root} && pip install -e '.[test]' && python -m pytest")
     return 0
 
 
@@ -259,8 +291,18 @@ def build_parser() -> argparse.ArgumentParser:
     characters.set_defaults(handler=cmd_characters)
 
     plugins = sub.add_parser("plugins", help="list plugins or hook specs")
-    plugins.add_argument("action", choices=["list", "hooks"])
+    plugins.add_argument(
+        "action",
+        choices=["list", "hooks"],
+        help="list: every plugin with source, version, config and hooks; hooks: every hook spec",
+    )
     plugins.set_defaults(handler=cmd_plugins)
+
+    new = sub.add_parser("new", help="scaffold a new plugin package")
+    new.add_argument("kind", choices=["plugin"])
+    new.add_argument("name", help="the plugin's name (lower-case letters, digits, '_' or '-')")
+    new.add_argument("--dir", default=".", help="where to create it (default: here)")
+    new.set_defaults(handler=cmd_new)
 
     serve = sub.add_parser("serve", help="serve the memory inspector (API, page, /metrics)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")

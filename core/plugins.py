@@ -1,10 +1,17 @@
-"""Finding, loading and calling plugins.
+"""Finding, loading, configuring and calling plugins.
 
 Plugins come from the ``honeychat`` entry-point group (honeychat's own
 built-ins included) and from ``*.py`` files in ``PLUGINS_DIR``. An entry
 point may name a module, a class (instantiated with no arguments) or an
 object. A plugin that fails to load is reported with its name and honeychat
 starts with the rest.
+
+A plugin may declare its configuration as a pydantic model in a
+``config_model`` attribute (of the module, class or object). Its section of
+``PLUGIN_CONFIG`` (keyed by the plugin's name) is validated against that
+model when the plugin loads; a section that does not validate keeps the
+plugin out, with a message naming the plugin and the field. The plugin reads
+the validated model with ``bot.plugins.config(name)``.
 
 Hooks are called one implementation at a time (in pluggy's order, so
 ``tryfirst``/``trylast`` apply) so that one plugin raising does not stop the
@@ -13,18 +20,20 @@ others: the error is logged with the plugin's name and the call goes on.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import inspect
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pluggy
+from pydantic import BaseModel, ValidationError
 
 from honeychat.core import hookspecs
 
@@ -44,6 +53,8 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     origin: str = ""
     """The entry point's target or the file's path."""
+    config: str = "none"
+    """``none`` (the plugin takes no config), ``defaults`` (no section given) or ``configured``."""
 
 
 @dataclass(slots=True)
@@ -66,14 +77,25 @@ class _Candidate:
     load: Any
 
 
-class PluginHost:
-    """The plugin manager of one bot: loading, introspection and isolated hook calls."""
+class MissingEntryPointObject(LookupError):
+    """An entry point names an object its module does not define."""
 
-    def __init__(self) -> None:
+
+class PluginHost:
+    """The plugin manager of one bot: loading, configuration, introspection and isolated calls.
+
+    ``config`` maps plugin names to their raw config sections (``Settings.plugin_config``).
+    """
+
+    def __init__(self, config: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.info: dict[str, PluginInfo] = {}
+        self.disabled: dict[str, PluginInfo] = {}
+        """Plugins found but not loaded because configuration disables them."""
         self.problems: list[PluginProblem] = []
+        self._raw_config: dict[str, Mapping[str, Any]] = dict(config or {})
+        self._configs: dict[str, BaseModel] = {}
 
     # Loading
 
@@ -83,36 +105,131 @@ class PluginHost:
         for candidate in [*self._entry_point_candidates(), *self._file_candidates(plugins_dir)]:
             if candidate.name in skip:
                 log.info("plugin '%s' is disabled by configuration", candidate.name)
+                self.disabled[candidate.name] = PluginInfo(
+                    candidate.name, candidate.source, candidate.version, origin=candidate.origin
+                )
                 continue
             self._load_candidate(candidate)
+        failed = {p.name for p in self.problems}
+        for name in sorted(set(self._raw_config) - set(self.info) - skip - failed):
+            log.warning(
+                "PLUGIN_CONFIG has a section for '%s', but no plugin of that name is installed",
+                name,
+            )
 
     def register(
-        self, plugin: object, name: str, *, source: str = "code", version: str | None = None
+        self,
+        plugin: object,
+        name: str,
+        *,
+        source: str = "code",
+        version: str | None = None,
+        origin: str | None = None,
     ) -> bool:
-        """Register an already-built plugin object; returns whether it was accepted."""
+        """Register an already-built plugin object; returns whether it was accepted.
+
+        The plugin's config section is validated first (see :meth:`config`);
+        a plugin with an invalid config or an invalid hook implementation is
+        reported in :attr:`problems` and not registered.
+        """
+        origin = origin if origin is not None else getattr(plugin, "__name__", "")
         if name in self.info or self.pm.has_plugin(name):
+            kept = self.info.get(name)
+            kept_from = f"{kept.source} {kept.origin}".strip() if kept else "registered in code"
             self._problem(
-                name, "another plugin with this name is already loaded; this one was skipped"
+                name,
+                f"another plugin with this name is already loaded ({kept_from}); "
+                f"skipped the {source} one ({origin or 'no origin'}). "
+                "Rename one of them, or disable one with DISABLED_PLUGINS.",
             )
             return False
-        unknown = [
-            attr
-            for attr in dir(plugin)
-            if attr.startswith("honeychat_") and not hasattr(self.pm.hook, attr)
-        ]
-        if unknown:
-            self._problem(name, f"implements unknown hook(s) {', '.join(unknown)} (misspelt?)")
+        if self.pm.is_registered(plugin):
+            self._problem(
+                name,
+                f"{origin or 'this object'} is already loaded as plugin "
+                f"'{self.pm.get_name(plugin)}'; skipped the second registration",
+            )
+            return False
+        hook_error = self._check_hooks(plugin)
+        if hook_error:
+            self._problem(name, hook_error)
+            return False
+        config_status = self._validate_config(plugin, name)
+        if config_status is None:
             return False
         try:
             self.pm.register(plugin, name=name)
-        except pluggy.PluginValidationError as exc:
-            self._problem(name, f"invalid hook implementation: {exc}")
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            self._configs.pop(name, None)
+            self._problem(name, f"invalid hook implementation: {' '.join(str(exc).split())}")
             return False
         hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
-        self.info[name] = PluginInfo(
-            name, source, version, hooks, origin=getattr(plugin, "__name__", "")
-        )
+        self.info[name] = PluginInfo(name, source, version, hooks, origin, config_status)
         return True
+
+    def _check_hooks(self, plugin: object) -> str | None:
+        """One clear sentence about misnamed hooks or arguments, or ``None`` when all is well."""
+        names = [attr for attr in dir(plugin) if attr.startswith("honeychat_")]
+        unknown = [attr for attr in names if not hasattr(self.pm.hook, attr)]
+        if unknown:
+            return f"implements unknown hook(s) {', '.join(unknown)} (misspelt?)"
+        for attr in names:
+            function = getattr(plugin, attr, None)
+            if not callable(function):
+                continue
+            if self.pm.parse_hookimpl_opts(plugin, attr) is None:
+                log.warning(
+                    "%s defines %s without @hookimpl, so honeychat never calls it",
+                    getattr(plugin, "__name__", type(plugin).__name__),
+                    attr,
+                )
+                continue
+            spec = getattr(self.pm.hook, attr).spec
+            allowed = spec.argnames if spec is not None else ()
+            wanted = _argnames(function)
+            extra = [arg for arg in wanted if arg not in allowed]
+            if extra:
+                return (
+                    f"{attr}({', '.join(wanted)}) asks for argument(s) {', '.join(extra)} "
+                    f"that the hook does not have; it takes ({', '.join(allowed)}) (misspelt?)"
+                )
+        return None
+
+    def _validate_config(self, plugin: object, name: str) -> str | None:
+        """Validate the plugin's config section; its status, or ``None`` if it is invalid."""
+        model = getattr(plugin, "config_model", None)
+        section = self._raw_config.get(name)
+        if model is None:
+            if section:
+                log.warning(
+                    "plugin '%s' takes no configuration; its PLUGIN_CONFIG section is ignored", name
+                )
+            return "none"
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            self._problem(name, "config_model must be a pydantic BaseModel class")
+            return None
+        if section is not None and not isinstance(section, Mapping):
+            self._problem(
+                name, f"PLUGIN_CONFIG['{name}'] must be a mapping, not {type(section).__name__}"
+            )
+            return None
+        try:
+            self._configs[name] = model.model_validate(dict(section or {}))
+        except ValidationError as exc:
+            self._problem(name, describe_config_error(name, exc))
+            return None
+        return "configured" if section else "defaults"
+
+    def config(self, name: str) -> Any:
+        """The validated config model of plugin ``name``.
+
+        Raises ``KeyError`` when that plugin is not loaded or declares no
+        ``config_model``.
+        """
+        try:
+            return self._configs[name]
+        except KeyError:
+            raise KeyError(f"plugin '{name}' is not loaded or has no config_model") from None
 
     def _entry_point_candidates(self) -> list[_Candidate]:
         candidates = []
@@ -125,7 +242,7 @@ class PluginHost:
                     "built-in" if builtin else "entry point",
                     dist.version if dist is not None else None,
                     ep.value,
-                    ep.load,
+                    lambda ep=ep: _load_entry_point(ep),
                 )
             )
         # Built-ins first so third-party plugins registered later are called first (LIFO).
@@ -147,7 +264,11 @@ class PluginHost:
     def _load_candidate(self, candidate: _Candidate) -> None:
         try:
             obj = candidate.load()
+        except MissingEntryPointObject as exc:
+            self._problem(candidate.name, str(exc))
+            return
         except Exception as exc:  # any import-time error of a third-party plugin
+            log.debug("import of plugin '%s' failed", candidate.name, exc_info=True)
             self._problem(
                 candidate.name, f"failed to import {candidate.origin}: {type(exc).__name__}: {exc}"
             )
@@ -158,8 +279,13 @@ class PluginHost:
             except Exception as exc:
                 self._problem(candidate.name, f"could not be created: {type(exc).__name__}: {exc}")
                 return
-        if self.register(obj, candidate.name, source=candidate.source, version=candidate.version):
-            self.info[candidate.name].origin = candidate.origin
+        self.register(
+            obj,
+            candidate.name,
+            source=candidate.source,
+            version=candidate.version,
+            origin=candidate.origin,
+        )
 
     def _problem(self, name: str, message: str) -> None:
         problem = PluginProblem(name, message)
@@ -179,7 +305,9 @@ class PluginHost:
         """Call every implementation of ``hook_name`` in order, isolating failures.
 
         Returns the non-None results (at most one for a firstresult hook).
-        Awaitable results are awaited. With ``strict``, an exception
+        Awaitable results are awaited. When an implementation raises, the
+        ``text`` and ``reply_text`` of a ``turn`` argument are put back as
+        they were before it ran. With ``strict``, an exception
         propagates instead (for operations whose caller must know it failed).
         """
         caller = getattr(self.pm.hook, hook_name)
@@ -187,8 +315,10 @@ class PluginHost:
             spec = caller.spec
             firstresult = bool(spec and spec.opts.get("firstresult"))
         results = []
+        turn = kwargs.get("turn")
         for impl in reversed(caller.get_hookimpls()):
             args = {name: kwargs[name] for name in impl.argnames if name in kwargs}
+            texts = _turn_texts(turn)
             try:
                 result = impl.function(**args)
                 if inspect.isawaitable(result):
@@ -196,6 +326,7 @@ class PluginHost:
             except Exception:
                 if strict:
                     raise
+                _restore_turn_texts(turn, texts)  # a failed plugin's half-done rewrite is undone
                 log.exception(
                     "plugin '%s' failed in %s; continuing without it", impl.plugin_name, hook_name
                 )
@@ -210,6 +341,58 @@ class PluginHost:
         """The first non-None result of a hook, or ``None``."""
         results = await self.call(hook_name, firstresult=True, **kwargs)
         return results[0] if results else None
+
+
+_TURN_TEXTS = ("text", "reply_text")
+
+
+def _turn_texts(turn: Any) -> dict[str, Any]:
+    return {name: getattr(turn, name) for name in _TURN_TEXTS if hasattr(turn, name)}
+
+
+def _restore_turn_texts(turn: Any, texts: dict[str, Any]) -> None:
+    for name, value in texts.items():
+        setattr(turn, name, value)
+
+
+def describe_config_error(name: str, exc: ValidationError) -> str:
+    """One line naming the plugin's section and every field that failed, with the reason."""
+    parts = []
+    for error in exc.errors():
+        field_path = ".".join(str(p) for p in error["loc"]) or "(section)"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{field_path}: {message} (got {error.get('input')!r})")
+    return f"invalid config in PLUGIN_CONFIG['{name}']: " + "; ".join(parts)
+
+
+def _argnames(function: Any) -> list[str]:
+    """The required argument names of a hook implementation (no ``self``)."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return []
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    # Like pluggy, arguments with a default are optional extras and not checked against the spec.
+    return [
+        p.name
+        for p in signature.parameters.values()
+        if p.kind in kinds and p.default is inspect.Parameter.empty
+    ]
+
+
+def _load_entry_point(ep: EntryPoint) -> Any:
+    """Import an entry point's module, then look up its object, telling the two failures apart."""
+    module = importlib.import_module(ep.module)
+    obj: Any = module
+    for part in (ep.attr or "").split(".") if ep.attr else []:
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise MissingEntryPointObject(
+                f"entry point '{ep.name} = {ep.value}' names '{ep.attr}', "
+                f"which module {ep.module} does not define"
+            ) from None
+    return obj
 
 
 def _import_file(path: Path) -> ModuleType:

