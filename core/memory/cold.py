@@ -256,6 +256,7 @@ class ChromaColdStore:
         name = self.collection_name(conversation_id)
         if k <= 0:
             return []
+
         # One trip to a worker thread for the lookup, the embedding and the query:
         # on a busy machine every extra hop adds to the turn's tail latency.
         def read() -> list[Summary]:
@@ -273,7 +274,7 @@ class ChromaColdStore:
             documents = (result["documents"] or [[]])[0]
             metadatas = (result["metadatas"] or [[]])[0]
             distances = (result["distances"] or [[]])[0]
-            query = line_vectors.unit(vector)
+            unit_query = line_vectors.unit(vector)
             found = []
             for i in range(len(ids)):
                 summary = _summary(documents[i], metadatas[i], 1.0 - float(distances[i]))
@@ -281,7 +282,7 @@ class ChromaColdStore:
                 scores = (
                     (summary.score,)
                     if lines == 1 and summary.score is not None
-                    else line_vectors.line_scores(query, metadatas[i], lines)
+                    else line_vectors.line_scores(unit_query, metadatas[i], lines)
                 )
                 found.append(replace(summary, line_scores=scores))
             found.sort(key=lambda s: s.score or 0.0, reverse=True)
