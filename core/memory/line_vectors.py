@@ -75,7 +75,7 @@ def line_scores(
     return tuple(float(x) for x in matrix @ query)
 
 
-def unit(vector: Sequence[float]) -> np.ndarray:
+def unit(vector: Sequence[float] | np.ndarray) -> np.ndarray:
     """``vector`` as float32 of length 1 (a zero vector stays zero)."""
     array = np.asarray(vector, dtype=np.float32)
     norm = float(np.linalg.norm(array))
