@@ -69,7 +69,8 @@ def responder(request: dict[str, Any]) -> str:
             for line in messages[-1]["content"].splitlines()
             if line.startswith("User:")
         ]
-        return "The user said: " + " ".join(users)[:600]
+        # As long as the summarizer's prompt allows (SUMMARY_INSTRUCTIONS: at most 120 words).
+        return " ".join(("The user said: " + " ".join(users)).split()[:120])
     return "That sounds like quite a day. Tell me more about how it went and how you felt."
 
 
