@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import tempfile
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -196,13 +198,15 @@ class ChromaColdStore:
         # (retrieval scores lines by their own vectors; see line_vectors.py).
         lines = split_lines(summary.text)
         several = len(lines) > 1
-        vectors = await self._embed([summary.text, *lines] if several else [summary.text])
-        metadata = _metadata(key, summary)
-        if several:
-            metadata[line_vectors.FIELD] = line_vectors.encode(vectors[1:])
         name = self.collection_name(summary.conversation_id)
 
         def upsert() -> None:
+            vectors = self._embedding_function(
+                [summary.text, *lines] if several else [summary.text]
+            )
+            metadata = _metadata(key, summary)
+            if several:
+                metadata[line_vectors.FIELD] = line_vectors.encode(vectors[1:])
             collection = self._collection(name, create=True)
             assert collection is not None
             collection.upsert(
@@ -212,7 +216,9 @@ class ChromaColdStore:
                 metadatas=[metadata],
             )
 
-        await self._call(upsert, name)
+        # Summaries are background work: they run on a low-priority thread so
+        # that embedding them does not slow the turns being answered meanwhile.
+        await self._call(upsert, name, background=True)
 
     async def latest(self, conversation_id: str) -> Summary | None:
         """The summary with the highest ``last_seq``, or ``None``.
@@ -408,9 +414,17 @@ class ChromaColdStore:
         except EmbeddingError as exc:
             raise StoreUnavailable("cold", str(exc)) from exc
 
-    async def _call(self, fn: Callable[[], _T], name: str | None) -> _T:
-        """Run ``fn`` in a worker thread, turning any failure into ``StoreUnavailable``."""
+    async def _call(
+        self, fn: Callable[[], _T], name: str | None, *, background: bool = False
+    ) -> _T:
+        """Run ``fn`` in a worker thread, turning any failure into ``StoreUnavailable``.
+
+        ``background`` work goes to the low-priority writer thread.
+        """
         try:
+            if background:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(_background_executor(), fn)
             return await asyncio.to_thread(fn)
         except StoreUnavailable:
             raise
@@ -421,6 +435,32 @@ class ChromaColdStore:
                 # The collection may have been deleted or the server restarted empty.
                 self._collections.pop(name, None)
             raise StoreUnavailable("cold", f"{self.location}: {_describe(exc)}") from exc
+
+
+_BACKGROUND_NICENESS = 10
+_background: ThreadPoolExecutor | None = None
+_background_lock = threading.Lock()
+
+
+def _lower_priority() -> None:
+    """Make the calling thread yield the CPU to others (Linux: per-thread nice)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _BACKGROUND_NICENESS)
+    except (AttributeError, OSError):  # not Linux, or not permitted: run at normal priority
+        pass
+
+
+def _background_executor() -> ThreadPoolExecutor:
+    """The process's one low-priority thread for background writes."""
+    global _background
+    with _background_lock:
+        if _background is None:
+            _background = ThreadPoolExecutor(
+                max_workers=1,
+                thread_name_prefix="honeychat-background",
+                initializer=_lower_priority,
+            )
+        return _background
 
 
 def _describe(exc: BaseException) -> str:

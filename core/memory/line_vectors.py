@@ -28,7 +28,7 @@ FIELD = "line_vectors"
 _PREFIX = "i8"
 
 
-def encode(vectors: Sequence[Sequence[float]]) -> str:
+def encode(vectors: Sequence[Sequence[float]] | Sequence[np.ndarray]) -> str:
     """``vectors`` (one per line, all the same length) as one metadata string."""
     matrix = np.asarray(vectors, dtype=np.float32)
     if matrix.ndim != 2 or matrix.shape[0] == 0 or matrix.shape[1] == 0:
