@@ -148,6 +148,31 @@ class Summary:
     order, as :func:`honeychat.core.memory.retrieval.split_lines` splits it), when the
     store keeps a vector per line; ``None`` otherwise."""
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data of the summary itself (without ``score`` and ``line_scores``)."""
+        return {
+            "conversation_id": self.conversation_id,
+            "text": self.text,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+            "first_at": self.first_at.isoformat() if self.first_at else None,
+            "last_at": self.last_at.isoformat() if self.last_at else None,
+            "model": self.model,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Summary:
+        """Inverse of :meth:`to_dict`; raises ``KeyError``/``ValueError`` on bad data."""
+        return cls(
+            conversation_id=str(data["conversation_id"]),
+            text=str(data["text"]),
+            first_seq=int(data["first_seq"]),
+            last_seq=int(data["last_seq"]),
+            first_at=datetime.fromisoformat(data["first_at"]) if data.get("first_at") else None,
+            last_at=datetime.fromisoformat(data["last_at"]) if data.get("last_at") else None,
+            model=str(data.get("model") or ""),
+        )
+
     @property
     def doc_id(self) -> str:
         """The deterministic document id: one document per window, ever."""

@@ -146,34 +146,13 @@ def _message_json(role: Role, text: str, at: datetime) -> str:
 
 def summary_to_json(summary: Summary) -> str:
     """The cached form of a summary (without its search ``score``)."""
-    return json.dumps(
-        {
-            "conversation_id": summary.conversation_id,
-            "text": summary.text,
-            "first_seq": summary.first_seq,
-            "last_seq": summary.last_seq,
-            "first_at": summary.first_at.isoformat() if summary.first_at else None,
-            "last_at": summary.last_at.isoformat() if summary.last_at else None,
-            "model": summary.model,
-        },
-        ensure_ascii=True,
-        separators=(",", ":"),
-    )
+    return json.dumps(summary.to_dict(), ensure_ascii=True, separators=(",", ":"))
 
 
 def summary_from_json(raw: str) -> Summary:
     """Inverse of :func:`summary_to_json`. Raises ``ValueError`` on malformed input."""
     try:
-        data = json.loads(raw)
-        return Summary(
-            conversation_id=str(data["conversation_id"]),
-            text=str(data["text"]),
-            first_seq=int(data["first_seq"]),
-            last_seq=int(data["last_seq"]),
-            first_at=datetime.fromisoformat(data["first_at"]) if data.get("first_at") else None,
-            last_at=datetime.fromisoformat(data["last_at"]) if data.get("last_at") else None,
-            model=str(data.get("model") or ""),
-        )
+        return Summary.from_dict(json.loads(raw))
     except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
         raise ValueError(f"malformed cached summary: {exc}") from exc
 

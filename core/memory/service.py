@@ -298,16 +298,7 @@ class MemoryService:
 
 def summary_to_dict(summary: Summary) -> dict[str, Any]:
     """A summary as JSON-ready data."""
-    return {
-        "id": summary.doc_id,
-        "text": summary.text,
-        "first_seq": summary.first_seq,
-        "last_seq": summary.last_seq,
-        "first_at": summary.first_at.isoformat() if summary.first_at else None,
-        "last_at": summary.last_at.isoformat() if summary.last_at else None,
-        "model": summary.model,
-        "score": summary.score,
-    }
+    return {"id": summary.doc_id, **summary.to_dict(), "score": summary.score}
 
 
 async def _const(value: Any) -> Any:
