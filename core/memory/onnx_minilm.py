@@ -17,6 +17,7 @@ import logging
 import os
 import tempfile
 import warnings
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,7 @@ def default_cache_dir() -> Path:
 def _fingerprint(model_dir: Path) -> str:
     weights = model_dir / "model.safetensors"
     stat = weights.stat()
-    import torch
-
-    text = f"{stat.st_size}:{int(stat.st_mtime)}:{torch.__version__}"
+    text = f"{stat.st_size}:{int(stat.st_mtime)}:{version('torch')}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
