@@ -31,6 +31,7 @@ from honeychat.core.turn import Turn
 from honeychat.core.types import ConversationKey, IncomingMessage
 from honeychat.testing.channel import RecordingChannel
 from honeychat.testing.fake_llm import FakeLLM
+from honeychat.testing.responders import is_summary_request, keeping_user_lines
 
 SUBJECTS = [
     "my sister",
@@ -61,17 +62,9 @@ def user_line(rng: random.Random, i: int) -> str:
     )
 
 
-def responder(request: dict[str, Any]) -> str:
-    messages = request["messages"]
-    if "long-term memory" in messages[0]["content"]:
-        users = [
-            line.removeprefix("User:").strip()
-            for line in messages[-1]["content"].splitlines()
-            if line.startswith("User:")
-        ]
-        # As long as the summarizer's prompt allows (SUMMARY_INSTRUCTIONS: at most 120 words).
-        return " ".join(("The user said: " + " ".join(users)).split()[:120])
-    return "That sounds like quite a day. Tell me more about how it went and how you felt."
+CHAT_REPLY = "That sounds like quite a day. Tell me more about how it went and how you felt."
+# Summaries as long as the summarizer's prompt allows (SUMMARY_INSTRUCTIONS: at most 120 words).
+responder = keeping_user_lines(CHAT_REPLY, prefix="The user said: ", max_words=120)
 
 
 class Timings:
@@ -167,9 +160,7 @@ async def measure_growth(bot: Bot, llm: FakeLLM, long_turns: int) -> dict[str, A
         if i in checkpoints:
             await bot.memory.summarizer.wait_idle(600)  # steady state: summaries caught up
         await say(bot, "long", text)
-        request = [
-            r for r in llm.chat_requests if "long-term memory" not in r.messages[0]["content"]
-        ][-1]
+        request = [r for r in llm.chat_requests if not is_summary_request(r.json)][-1]
         history += [{"content": text}, {"content": responder(request.json)}]
         if i in checkpoints:
             tokens_at[str(i)] = prompt_tokens(request.messages)

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from honeychat.core.bot import Bot
-from honeychat.core.memory.summarizer import SUMMARY_INSTRUCTIONS
 from honeychat.core.settings import Settings
 from honeychat.core.types import ConversationKey, IncomingMessage
 from honeychat.testing.channel import RecordingChannel
 from honeychat.testing.fake_llm import FakeLLM
+from honeychat.testing.responders import is_summary_request
 
 
 class BotFactory:
@@ -72,11 +72,7 @@ class BotFactory:
 
     def chat_prompts(self) -> list[list[dict[str, Any]]]:
         """The messages of every chat request the LLM received (summarization excluded)."""
-        return [
-            r.messages
-            for r in self.llm.chat_requests
-            if not (r.messages and is_summary_prompt(str(r.messages[0].get("content", ""))))
-        ]
+        return [r.messages for r in self.llm.chat_requests if not is_summary_request(r.json)]
 
     def last_prompt(self) -> list[dict[str, Any]]:
         """The messages of the latest chat request: system prompt first, the user's text last."""
@@ -87,11 +83,6 @@ class BotFactory:
     def last_system_prompt(self) -> str:
         """The system prompt of the latest chat request."""
         return str(self.last_prompt()[0]["content"])
-
-
-def is_summary_prompt(system: str) -> bool:
-    """Whether a system prompt is the summarizer's rather than a character's."""
-    return system.startswith(SUMMARY_INSTRUCTIONS.split("{", 1)[0])
 
 
 async def memory_state(

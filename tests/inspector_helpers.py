@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 
@@ -14,18 +13,10 @@ from honeychat.core.inspector import create_app
 from honeychat.core.inspector.server import make_server
 from honeychat.core.types import ConversationKey, Role
 from honeychat.testing.pytest_plugin import send
+from honeychat.testing.responders import keeping_user_lines
 
 TOKEN = "test-token-0123456789abcdef"
-SUMMARY_MARK = "long-term memory"
-
-
-def summarizing_responder(request: dict[str, Any]) -> str:
-    """Summaries keep the user's lines; chat replies acknowledge the last message."""
-    messages = request["messages"]
-    if SUMMARY_MARK in messages[0]["content"]:
-        lines = [line for line in messages[-1]["content"].splitlines() if line.startswith("User:")]
-        return " ".join(line.removeprefix("User:").strip() for line in lines)
-    return f"Noted: {messages[-1]['content'][:40]}"
+summarizing_responder = keeping_user_lines(lambda r: f"Noted: {r['messages'][-1]['content'][:40]}")
 
 
 @asynccontextmanager

@@ -7,11 +7,11 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from honeychat.testing.fake_llm import FakeLLM
+from honeychat.testing.responders import is_summary_request, keeping_user_lines
 
 FACT = "My dog is called Biscuit and he is a golden retriever."
 FILLER_TOPICS = [
@@ -27,16 +27,7 @@ FILLER_TOPICS = [
 ]
 
 
-def responder(request: dict[str, Any]) -> str:
-    messages = request["messages"]
-    if "long-term memory" in messages[0]["content"]:
-        users = [
-            line.removeprefix("User:").strip()
-            for line in messages[-1]["content"].splitlines()
-            if line.startswith("User:")
-        ]
-        return "The user said: " + " ".join(users)
-    return "I see."
+responder = keeping_user_lines("I see.", prefix="The user said: ")
 
 
 @pytest.fixture
@@ -80,7 +71,7 @@ def test_a_fact_from_turn_one_comes_back_after_a_restart(tmp_path: Path, llm: Fa
     assert "Traceback" not in first.stderr
 
     # 45 turns = 90 messages = 4 windows of 20, summarized before the first process exited.
-    summaries = [r for r in llm.chat_requests if "long-term memory" in r.messages[0]["content"]]
+    summaries = [r for r in llm.chat_requests if is_summary_request(r.json)]
     assert len(summaries) == 4
 
     llm.requests.clear()

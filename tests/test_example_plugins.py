@@ -18,7 +18,7 @@ from honeychat.core.bot import Bot
 from honeychat.core.runner import collect_adapters
 from honeychat.testing import BotFactory, memory_state, send
 from honeychat.testing.channel import RecordingChannel
-from honeychat.testing.pytest_plugin import is_summary_prompt
+from honeychat.testing.responders import is_summary_prompt
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
 

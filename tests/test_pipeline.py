@@ -12,21 +12,13 @@ from honeychat.core.types import ChannelLimits, ConversationKey, IncomingMessage
 from honeychat.testing.channel import RecordingChannel
 from honeychat.testing.fake_llm import FakeLLM
 from honeychat.testing.pytest_plugin import BotFactory, send
+from honeychat.testing.responders import is_summary_request, keeping_user_lines
 
-SUMMARY_MARK = "long-term memory"
-
-
-def summarizing_responder(request: dict[str, Any]) -> str:
-    """Summaries keep the user's lines; chat replies acknowledge the last message."""
-    messages = request["messages"]
-    if SUMMARY_MARK in messages[0]["content"]:
-        lines = [line for line in messages[-1]["content"].splitlines() if line.startswith("User:")]
-        return " ".join(line.removeprefix("User:").strip() for line in lines)
-    return f"Noted: {messages[-1]['content'][:40]}"
+summarizing_responder = keeping_user_lines(lambda r: f"Noted: {r['messages'][-1]['content'][:40]}")
 
 
 def chat_requests(llm: FakeLLM) -> list[Any]:
-    return [r for r in llm.chat_requests if SUMMARY_MARK not in r.messages[0]["content"]]
+    return [r for r in llm.chat_requests if not is_summary_request(r.json)]
 
 
 async def test_a_turn_streams_the_reply_and_sends_the_persona(bot_factory: BotFactory) -> None:
