@@ -14,12 +14,12 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from honeychat.core.characters import Character, CharacterRegistry, builtin_characters_dir
+from honeychat.core.characters import Character, CharacterRegistry
 from honeychat.core.delivery import ReplyStreamer
 from honeychat.core.keyed_lock import KeyedLock
 from honeychat.core.metrics import METRICS
 from honeychat.core.plugins import PluginHost
-from honeychat.core.prompt import build_messages
+from honeychat.core.prompt import assemble
 from honeychat.core.settings import Settings
 from honeychat.core.turn import Command, CommandCall, Turn
 from honeychat.core.types import (
@@ -71,9 +71,9 @@ class Bot:
         """Load characters and plugins, connect the stores and the LLM client, run startup hooks."""
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
-        self.characters = CharacterRegistry.load(
-            builtin_characters_dir(), s.characters_dir, default_id=s.default_character
-        )
+        self.characters = CharacterRegistry.from_settings(s)
+        for error in self.characters.errors:
+            log.error("character not loaded: %s", error)
         for name, plugin in self._extra_plugins:
             self.plugins.register(plugin, name)
         self.plugins.load(disabled=s.disabled_plugins, plugins_dir=s.plugins_dir)
@@ -257,13 +257,17 @@ class Bot:
         sections: list[str] = []
         for result in await self.plugins.call("honeychat_prompt_sections", turn=turn):
             sections.extend([result] if isinstance(result, str) else result)
-        messages = build_messages(
+        prompt = assemble(
             character,
             turn.context,
             turn.text,
             sections=sections,
             current_seq=stored.seq if stored else None,
+            user_name=message.user_name,
         )
+        messages = prompt.messages
+        if prompt.fired:
+            turn.extras["lorebook_fired"] = prompt.lorebook_report()
         if self.llm is None:
             await channel.send(
                 Reply("I can't think right now: no language model is configured for me.")

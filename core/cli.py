@@ -159,35 +159,10 @@ def _print_memory(data: dict[str, Any]) -> None:
 
 
 def cmd_characters(settings: Settings, args: argparse.Namespace) -> int:
-    from honeychat.core.characters import (
-        CharacterError,
-        CharacterRegistry,
-        builtin_characters_dir,
-        load_character_file,
-    )
+    """``characters list|validate|import|export``."""
+    from honeychat.core import character_cli
 
-    if args.action == "validate" and args.files:
-        bad = 0
-        for file in args.files:
-            result = load_character_file(Path(file))
-            if isinstance(result, CharacterError):
-                print(f"✗ {result}")
-                bad += 1
-            else:
-                print(f"✓ {file}: {result.id} ({result.name})")
-        return 1 if bad else 0
-    try:
-        registry = CharacterRegistry.load(
-            builtin_characters_dir(), settings.characters_dir, default_id=settings.default_character
-        )
-    except RuntimeError as exc:
-        return _fail(str(exc))
-    for character in registry.all():
-        marker = "*" if character.id == registry.default.id else " "
-        print(f"{marker} {character.id:<12} {character.name:<12} {character.description}")
-    for error in registry.errors:
-        print(f"✗ {error}")
-    return 1 if (args.action == "validate" and registry.errors) else 0
+    return character_cli.run(settings, args)
 
 
 def cmd_plugins(settings: Settings, args: argparse.Namespace) -> int:
@@ -285,9 +260,21 @@ def build_parser() -> argparse.ArgumentParser:
     memory.add_argument("-k", type=int, default=5, help="how many results (search only)")
     memory.set_defaults(handler=cmd_memory)
 
-    characters = sub.add_parser("characters", help="list or validate characters")
-    characters.add_argument("action", choices=["list", "validate"])
-    characters.add_argument("files", nargs="*", help="YAML files to validate (default: all loaded)")
+    characters = sub.add_parser(
+        "characters", help="list, validate, import or export characters (Character Cards V2/V3)"
+    )
+    characters.add_argument("action", choices=["list", "validate", "import", "export"])
+    characters.add_argument(
+        "files",
+        nargs="*",
+        help="validate: YAML files (default: all loaded); import: a card (PNG or JSON); export: an id",
+    )
+    characters.add_argument("--dir", help="import: where to write the YAML character")
+    characters.add_argument("--id", help="import: the new character's id (default: from its name)")
+    characters.add_argument(
+        "--format", choices=["json", "png"], default="png", help="export format"
+    )
+    characters.add_argument("--out", help="export: the file to write (default: ID.json or ID.png)")
     characters.set_defaults(handler=cmd_characters)
 
     plugins = sub.add_parser("plugins", help="list plugins or hook specs")

@@ -26,13 +26,11 @@ class Check:
 
 
 async def check_characters(settings: Settings) -> Check:
-    from honeychat.core.characters import CharacterRegistry, builtin_characters_dir
+    from honeychat.core.characters import CharacterConfigError, CharacterRegistry
 
     try:
-        registry = CharacterRegistry.load(
-            builtin_characters_dir(), settings.characters_dir, default_id=settings.default_character
-        )
-    except RuntimeError as exc:
+        registry = CharacterRegistry.from_settings(settings)
+    except CharacterConfigError as exc:
         return Check("characters", False, str(exc))
     if registry.errors:
         return Check("characters", False, "; ".join(map(str, registry.errors)))

@@ -1,19 +1,78 @@
 """Assembling the messages sent to the LLM for one turn.
 
-The system prompt holds the persona, example dialogue, what memory recalls
-(the latest summary and the most relevant older ones) and plugin sections.
-The recent buffer follows as chat history, then the user's message. Its size
-depends on the buffer and K, never on how long the conversation has been.
+The order, top to bottom (each part only when the character has it):
+
+1. system message:
+   ``system_prompt``; lorebook entries positioned ``before_char``; the
+   persona; ``Personality:``; ``Scenario:``; lorebook entries ``after_char``
+   (the default position); example dialogue (within ``EXAMPLES_BUDGET_TOKENS``);
+   what memory recalls (the latest summary, the most relevant older ones);
+   plugin sections.
+2. the recent buffer as chat history;
+3. the user's message;
+4. ``post_history_instructions`` as a last system message, after the history,
+   as Character Card V2 specifies.
+
+``{{char}}`` and ``{{user}}`` (and the V1 spellings ``<BOT>``/``<USER>``)
+are resolved here, at prompt time: ``{{user}}`` is the speaker's display
+name. The prompt's size depends on the buffer, K and the budgets, never on
+how long the conversation has been.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
+from honeychat.core import lorebook
 from honeychat.core.characters import Character
+from honeychat.core.memory.tokens import count_tokens
 from honeychat.core.types import MemoryContext, Role, StoredMessage, Summary
 
 LLMMessage = dict[str, str]
+
+EXAMPLES_BUDGET_TOKENS = 600
+"""Tokens the example dialogue may take; whole examples are dropped from the end beyond it."""
+DEFAULT_USER_NAME = "User"
+
+_PLACEHOLDER = re.compile(r"\{\{(char|user)\}\}|<(bot|user)>", re.IGNORECASE)
+_START = re.compile(r"^\s*<START>\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+def fill(text: str, character: Character, user_name: str | None) -> str:
+    """``text`` with ``{{char}}`` and ``{{user}}`` replaced by the two names."""
+    user = user_name or DEFAULT_USER_NAME
+
+    def name(match: re.Match[str]) -> str:
+        which = (match.group(1) or match.group(2)).lower()
+        return character.name if which in ("char", "bot") else user
+
+    return _PLACEHOLDER.sub(name, text)
+
+
+def example_blocks(character: Character, user_name: str | None) -> list[str]:
+    """Each example exchange as text, placeholders resolved, in the character's order."""
+    user = user_name or DEFAULT_USER_NAME
+    blocks = [
+        f"{user}: {ex.user}\n{character.name}: {ex.character}" for ex in character.example_dialogue
+    ]
+    for block in _START.split(character.mes_example):
+        if block.strip():
+            blocks.append(fill(block.strip(), character, user_name))
+    return blocks
+
+
+def _within(blocks: Sequence[str], budget: int) -> list[str]:
+    kept, used = [], 0
+    for block in blocks:
+        cost = count_tokens(block)
+        if used + cost > budget:
+            break
+        kept.append(block)
+        used += cost
+    return kept
 
 
 def _summary_block(title: str, summaries: Sequence[Summary]) -> str:
@@ -22,17 +81,39 @@ def _summary_block(title: str, summaries: Sequence[Summary]) -> str:
     return "\n".join(lines)
 
 
+def _entries(fired: Sequence[lorebook.FiredEntry], before: bool) -> list[str]:
+    return [
+        f.entry.content.strip()
+        for f in fired
+        if (f.entry.position == "before_char") == before and f.entry.content.strip()
+    ]
+
+
 def system_prompt(
-    character: Character, context: MemoryContext, sections: Sequence[str] = ()
+    character: Character,
+    context: MemoryContext,
+    sections: Sequence[str] = (),
+    *,
+    user_name: str | None = None,
+    fired: Sequence[lorebook.FiredEntry] = (),
+    examples_budget: int = EXAMPLES_BUDGET_TOKENS,
 ) -> str:
-    """The system prompt: persona, examples, memory and plugin sections."""
-    parts = [character.persona.strip()]
-    if character.example_dialogue:
-        examples = "\n".join(
-            f"User: {ex.user}\n{character.name}: {ex.character}"
-            for ex in character.example_dialogue
-        )
-        parts.append("Examples of how you talk:\n" + examples)
+    """The system prompt (see the module docstring for the order of its parts)."""
+    parts: list[str] = []
+    if character.system_prompt.strip():
+        parts.append(character.system_prompt.replace("{{original}}", "").strip())
+    parts += _entries(fired, before=True)
+    if character.persona.strip():
+        parts.append(character.persona.strip())
+    if character.personality.strip():
+        parts.append(f"{character.name}'s personality: {character.personality.strip()}")
+    if character.scenario.strip():
+        parts.append(f"Scenario: {character.scenario.strip()}")
+    parts += _entries(fired, before=False)
+    examples = _within(example_blocks(character, user_name), examples_budget)
+    if examples:
+        parts.append("Examples of how you talk:\n" + "\n\n".join(examples))
+    parts = [fill(part, character, user_name) for part in parts]
     if context.latest_summary is not None:
         parts.append(
             _summary_block(
@@ -59,18 +140,48 @@ def history_messages(recent: Sequence[StoredMessage], current_seq: int | None) -
     ]
 
 
-def build_messages(
+@dataclass(slots=True)
+class Prompt:
+    """The messages of one turn's request, and the lorebook entries that went into them."""
+
+    messages: list[LLMMessage]
+    fired: list[lorebook.FiredEntry] = field(default_factory=list)
+
+    def lorebook_report(self) -> list[dict[str, Any]]:
+        """What goes in ``turn.extras["lorebook_fired"]``."""
+        return [f.report() for f in self.fired]
+
+
+def assemble(
     character: Character,
     context: MemoryContext,
     user_text: str,
     *,
     sections: Sequence[str] = (),
     current_seq: int | None = None,
-) -> list[LLMMessage]:
-    """All messages for the chat-completions request of one turn."""
+    user_name: str | None = None,
+    examples_budget: int = EXAMPLES_BUDGET_TOKENS,
+) -> Prompt:
+    """The request of one turn: system prompt, history, the user's message, post-history instructions."""
+    history = history_messages(context.recent, current_seq)
+    scanned = [m["content"] for m in history] + [user_text]
+    fired = lorebook.scan(character.lorebook, scanned)
     messages: list[LLMMessage] = [
-        {"role": "system", "content": system_prompt(character, context, sections)}
+        {
+            "role": "system",
+            "content": system_prompt(
+                character,
+                context,
+                sections,
+                user_name=user_name,
+                fired=fired,
+                examples_budget=examples_budget,
+            ),
+        }
     ]
-    messages += history_messages(context.recent, current_seq)
+    messages += history
     messages.append({"role": Role.USER.value, "content": user_text})
-    return messages
+    if character.post_history_instructions.strip():
+        text = character.post_history_instructions.replace("{{original}}", "").strip()
+        messages.append({"role": "system", "content": fill(text, character, user_name)})
+    return Prompt(messages, fired)

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     characters_dir: Path | None = None
     """Extra directory of character YAML files, loaded after the built-in ones."""
     default_character: str = "luna"
+    max_persona_chars: int = Field(default=32_000, ge=1)
+    """The largest a character's prompt field (persona, scenario, examples...) may be, in characters."""
 
     # Stores
     redis_url: str | None = None

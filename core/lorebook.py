@@ -1,0 +1,197 @@
+"""Lorebooks: entries of world knowledge inserted into the prompt when their keys come up.
+
+The shape is Character Card V2's ``character_book`` (the same field names, so
+a card's book round-trips unchanged). An entry fires when one of its ``keys``
+appears in the scanned text: the last ``scan_depth`` messages of the
+conversation, the current one included. A ``selective`` entry also needs one
+of its ``secondary_keys``; a ``constant`` entry always fires. Fired entries
+are kept within ``token_budget`` (higher ``priority`` first) and inserted in
+``insertion_order``.
+
+Keys are matched as plain text (case-insensitive unless ``case_sensitive``),
+on word boundaries when the key starts or ends with a letter or digit. No
+key is ever compiled as a regular expression, so no card can make a turn
+hang on catastrophic backtracking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from honeychat.core.memory.tokens import count_tokens
+
+DEFAULT_SCAN_DEPTH = 2
+"""Messages scanned when a book gives no ``scan_depth`` (the common front-end default)."""
+DEFAULT_TOKEN_BUDGET = 512
+"""Tokens fired entries may add to a turn's prompt when a book gives no ``token_budget``."""
+MAX_ENTRIES = 10_000
+MAX_SCAN_DEPTH = 100
+MAX_RECURSION = 3
+"""Passes over fired entries' content when ``recursive_scanning`` is on."""
+
+
+class LorebookEntry(BaseModel):
+    """One piece of knowledge and the keys that bring it into the prompt.
+
+    Fields a card may add beyond these (``use_regex``, ``extensions`` of
+    other front ends...) are kept as they are, for export.
+    """
+
+    model_config = {"extra": "allow"}
+
+    keys: list[str] = Field(default_factory=list)
+    content: str = ""
+    enabled: bool = True
+    insertion_order: int = 0
+    """Lower is inserted earlier in its position's block."""
+    case_sensitive: bool | None = None
+    name: str | None = None
+    priority: int | None = None
+    """When the budget is exceeded, lower priority is dropped first."""
+    id: int | str | None = None
+    comment: str | None = None
+    selective: bool | None = None
+    """Also require one of ``secondary_keys``."""
+    secondary_keys: list[str] | None = None
+    constant: bool | None = None
+    """Always inserted, whatever the messages say."""
+    position: str | None = None
+    """``before_char`` or ``after_char`` (the default): before or after the character's definition."""
+    extensions: dict[str, Any] = Field(default_factory=dict)
+
+
+class Lorebook(BaseModel):
+    """A character's lorebook (Character Card V2 ``character_book``)."""
+
+    model_config = {"extra": "allow"}
+
+    name: str | None = None
+    description: str | None = None
+    scan_depth: int | None = Field(default=None, ge=0, le=MAX_SCAN_DEPTH)
+    token_budget: int | None = Field(default=None, ge=0)
+    recursive_scanning: bool | None = None
+    extensions: dict[str, Any] = Field(default_factory=dict)
+    entries: list[LorebookEntry] = Field(default_factory=list, max_length=MAX_ENTRIES)
+
+
+@dataclass(frozen=True, slots=True)
+class FiredEntry:
+    """An entry inserted into one turn's prompt, and why."""
+
+    index: int
+    """Position of the entry in the book."""
+    entry: LorebookEntry
+    matched: tuple[str, ...]
+    """The keys that matched (empty for a constant entry)."""
+    tokens: int
+
+    @property
+    def label(self) -> str:
+        return self.entry.name or self.entry.comment or f"entry {self.index}"
+
+    def report(self) -> dict[str, Any]:
+        """The provenance record stored in ``turn.extras["lorebook_fired"]``."""
+        entry_id = self.entry.id if self.entry.id is not None else self.index
+        return {
+            "id": str(entry_id),
+            "name": self.label,
+            "keys": list(self.matched),
+            "tokens": self.tokens,
+        }
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def _find_key(key: str, text: str) -> bool:
+    """Whether ``key`` occurs in ``text``; word-like ends must sit on word boundaries."""
+    if not key:
+        return False
+    check_start = _is_word_char(key[0])
+    check_end = _is_word_char(key[-1])
+    start = text.find(key)
+    while start != -1:
+        end = start + len(key)
+        before_ok = not check_start or start == 0 or not _is_word_char(text[start - 1])
+        after_ok = not check_end or end == len(text) or not _is_word_char(text[end])
+        if before_ok and after_ok:
+            return True
+        start = text.find(key, start + 1)
+    return False
+
+
+def _matching(
+    keys: Sequence[str] | None, text: str, folded: str, case_sensitive: bool
+) -> list[str]:
+    found = []
+    for key in keys or ():
+        key = key.strip()
+        if key and _find_key(
+            key if case_sensitive else key.casefold(), text if case_sensitive else folded
+        ):
+            found.append(key)
+    return found
+
+
+def scan(book: Lorebook | None, messages: Sequence[str]) -> list[FiredEntry]:
+    """The entries that fire for ``messages`` (oldest first), in insertion order, within the budget."""
+    if book is None or not book.entries:
+        return []
+    depth = DEFAULT_SCAN_DEPTH if book.scan_depth is None else book.scan_depth
+    window = list(messages[-depth:]) if depth else []
+    text = "\n".join(window)
+    fired: dict[int, FiredEntry] = {}
+    passes = 1 + (MAX_RECURSION if book.recursive_scanning else 0)
+    for _ in range(passes):
+        folded = text.casefold()
+        new: list[FiredEntry] = []
+        for index, entry in enumerate(book.entries):
+            if index in fired or not entry.enabled or not entry.content.strip():
+                continue
+            if entry.constant:
+                new.append(FiredEntry(index, entry, (), count_tokens(entry.content)))
+                continue
+            sensitive = bool(entry.case_sensitive)
+            primary = _matching(entry.keys, text, folded, sensitive)
+            if not primary:
+                continue
+            if entry.selective and entry.secondary_keys:
+                secondary = _matching(entry.secondary_keys, text, folded, sensitive)
+                if not secondary:
+                    continue
+                primary += secondary
+            new.append(FiredEntry(index, entry, tuple(primary), count_tokens(entry.content)))
+        if not new:
+            break
+        for item in new:
+            fired[item.index] = item
+        # Recursion scans only what the new entries add, so each pass is bounded.
+        text = "\n".join(item.entry.content for item in new)
+    return _within_budget(list(fired.values()), book)
+
+
+def _within_budget(fired: list[FiredEntry], book: Lorebook) -> list[FiredEntry]:
+    budget = DEFAULT_TOKEN_BUDGET if book.token_budget is None else book.token_budget
+    # Constant entries first, then higher priority, then earlier insertion order.
+    ranked = sorted(
+        fired,
+        key=lambda f: (
+            not f.entry.constant,
+            -(f.entry.priority or 0),
+            f.entry.insertion_order,
+            f.index,
+        ),
+    )
+    kept: list[FiredEntry] = []
+    used = 0
+    for item in ranked:
+        if used + item.tokens > budget:
+            continue
+        kept.append(item)
+        used += item.tokens
+    return sorted(kept, key=lambda f: (f.entry.insertion_order, f.index))
