@@ -225,6 +225,20 @@ def parse_character(
     return character
 
 
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
+    """The document's node tree (for line numbers) and its data, parsed once (libyaml if present)."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    return node, data
+
+
 def load_character_file(
     path: Path, *, max_persona_chars: int = DEFAULT_MAX_PERSONA_CHARS
 ) -> Character | CharacterError:
@@ -234,8 +248,7 @@ def load_character_file(
     except (OSError, UnicodeDecodeError) as exc:
         return CharacterError(path, f"cannot read file: {exc}", character_id=path.stem)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data: Any = yaml.safe_load(text)
+        node, data = _parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
