@@ -105,6 +105,13 @@ class Character(BaseModel):
             )
         return value
 
+    @field_validator("avatar")
+    @classmethod
+    def _plain_file_name(cls, value: str | None) -> str | None:
+        if value is not None and (Path(value).name != value or value.startswith(".")):
+            raise ValueError("must be a file name in the character's directory (no path)")
+        return value
+
     @model_validator(mode="after")
     def _says_who_it_is(self) -> Character:
         if len((self.persona + self.personality + self.scenario).strip()) < 20:

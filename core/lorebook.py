@@ -16,11 +16,12 @@ hang on catastrophic backtracking.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from honeychat.core.memory.tokens import count_tokens
 
@@ -76,6 +77,13 @@ class Lorebook(BaseModel):
     recursive_scanning: bool | None = None
     extensions: dict[str, Any] = Field(default_factory=dict)
     entries: list[LorebookEntry] = Field(default_factory=list, max_length=MAX_ENTRIES)
+    _index: _Index | None = PrivateAttr(default=None)
+
+    def index(self) -> _Index:
+        """The keys prepared for scanning, built on first use (a loaded book is not edited)."""
+        if self._index is None:
+            self._index = _Index(self)
+        return self._index
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +112,16 @@ class FiredEntry:
         }
 
 
+_WORD_RUN = re.compile(r"\w+")
+"""Words of the scanned text: runs of letters, digits and '_' (a fixed pattern, linear time)."""
+
+
 def _is_word_char(char: str) -> bool:
-    return char.isalnum() or char == "_"
+    return char.isalnum() or char == "_"  # what \w matches
 
 
 def _find_key(key: str, text: str) -> bool:
     """Whether ``key`` occurs in ``text``; word-like ends must sit on word boundaries."""
-    if not key:
-        return False
     check_start = _is_word_char(key[0])
     check_end = _is_word_char(key[-1])
     start = text.find(key)
@@ -125,51 +135,125 @@ def _find_key(key: str, text: str) -> bool:
     return False
 
 
-def _matching(
-    keys: Sequence[str] | None, text: str, folded: str, case_sensitive: bool
-) -> list[str]:
-    found = []
-    for key in keys or ():
+@dataclass(frozen=True, slots=True)
+class _Key:
+    original: str
+    text: str
+    """Case-folded unless the entry is case-sensitive."""
+    case_sensitive: bool
+    word: bool
+    """One word: it matches exactly when it is one of the text's words (a set lookup)."""
+    first_word: str | None
+    """For a key starting with a letter or digit: its first word, which the text must contain."""
+
+    @classmethod
+    def of(cls, key: str, case_sensitive: bool) -> _Key | None:
         key = key.strip()
-        if key and _find_key(
-            key if case_sensitive else key.casefold(), text if case_sensitive else folded
-        ):
-            found.append(key)
-    return found
+        if not key:
+            return None
+        text = key if case_sensitive else key.casefold()
+        first = _WORD_RUN.match(text)
+        return cls(
+            key,
+            text,
+            case_sensitive,
+            first is not None and first.end() == len(text),
+            first.group() if first else None,
+        )
+
+
+class _Text:
+    """One scanned text, prepared once for all keys."""
+
+    __slots__ = ("folded", "folded_words", "raw", "words")
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
+        self.folded = raw.casefold()
+        self.words = set(_WORD_RUN.findall(raw))
+        self.folded_words = set(_WORD_RUN.findall(self.folded))
+
+    def has(self, key: _Key) -> bool:
+        words = self.words if key.case_sensitive else self.folded_words
+        if key.word:
+            return key.text in words
+        if key.first_word is not None and key.first_word not in words:
+            return False  # a match would start on a word boundary with this whole word
+        return _find_key(key.text, self.raw if key.case_sensitive else self.folded)
+
+
+class _Index:
+    """A book's keys prepared for scanning: one-word keys by word, the others in a list."""
+
+    def __init__(self, book: Lorebook) -> None:
+        self.by_word: dict[tuple[bool, str], list[tuple[int, int, _Key]]] = {}
+        self.phrases: list[tuple[int, int, _Key]] = []
+        self.constants: list[int] = []
+        self.secondary: dict[int, list[_Key]] = {}
+        for index, entry in enumerate(book.entries):
+            if not entry.enabled or not entry.content.strip():
+                continue
+            if entry.constant:
+                self.constants.append(index)
+                continue
+            sensitive = bool(entry.case_sensitive)
+            for position, raw in enumerate(entry.keys):
+                key = _Key.of(raw, sensitive)
+                if key is None:
+                    continue
+                if key.word:
+                    self.by_word.setdefault((sensitive, key.text), []).append(
+                        (index, position, key)
+                    )
+                else:
+                    self.phrases.append((index, position, key))
+            if entry.selective and entry.secondary_keys:
+                keys = [_Key.of(raw, sensitive) for raw in entry.secondary_keys]
+                self.secondary[index] = [k for k in keys if k is not None]
+
+    def matches(self, text: _Text) -> dict[int, list[str]]:
+        """Entry index -> the primary and secondary keys found in ``text`` (key order)."""
+        found: dict[int, list[tuple[int, str]]] = {}
+        for sensitive, words in ((False, text.folded_words), (True, text.words)):
+            for word in words:
+                for index, position, key in self.by_word.get((sensitive, word), ()):
+                    found.setdefault(index, []).append((position, key.original))
+        for index, position, key in self.phrases:
+            if text.has(key):
+                found.setdefault(index, []).append((position, key.original))
+        result: dict[int, list[str]] = {}
+        for index, hits in found.items():
+            keys = [key for _, key in sorted(hits)]
+            if index in self.secondary:
+                secondary = [k.original for k in self.secondary[index] if text.has(k)]
+                if not secondary:
+                    continue
+                keys += secondary
+            result[index] = keys
+        return result
 
 
 def scan(book: Lorebook | None, messages: Sequence[str]) -> list[FiredEntry]:
     """The entries that fire for ``messages`` (oldest first), in insertion order, within the budget."""
     if book is None or not book.entries:
         return []
+    index = book.index()
+    entries = book.entries
     depth = DEFAULT_SCAN_DEPTH if book.scan_depth is None else book.scan_depth
-    window = list(messages[-depth:]) if depth else []
-    text = "\n".join(window)
-    fired: dict[int, FiredEntry] = {}
+    text = "\n".join(messages[-depth:]) if depth else ""
+    fired = {
+        i: FiredEntry(i, entries[i], (), count_tokens(entries[i].content)) for i in index.constants
+    }
     passes = 1 + (MAX_RECURSION if book.recursive_scanning else 0)
     for _ in range(passes):
-        folded = text.casefold()
-        new: list[FiredEntry] = []
-        for index, entry in enumerate(book.entries):
-            if index in fired or not entry.enabled or not entry.content.strip():
-                continue
-            if entry.constant:
-                new.append(FiredEntry(index, entry, (), count_tokens(entry.content)))
-                continue
-            sensitive = bool(entry.case_sensitive)
-            primary = _matching(entry.keys, text, folded, sensitive)
-            if not primary:
-                continue
-            if entry.selective and entry.secondary_keys:
-                secondary = _matching(entry.secondary_keys, text, folded, sensitive)
-                if not secondary:
-                    continue
-                primary += secondary
-            new.append(FiredEntry(index, entry, tuple(primary), count_tokens(entry.content)))
+        new = [
+            FiredEntry(i, entries[i], tuple(keys), count_tokens(entries[i].content))
+            for i, keys in sorted(index.matches(_Text(text)).items())
+            if i not in fired
+        ]
         if not new:
             break
-        for item in new:
-            fired[item.index] = item
+        fired.update((item.index, item) for item in new)
         # Recursion scans only what the new entries add, so each pass is bounded.
         text = "\n".join(item.entry.content for item in new)
     return _within_budget(list(fired.values()), book)

@@ -173,3 +173,10 @@ def test_unknown_memory_keys_are_rejected_with_the_allowed_ones(tmp_path: Path) 
     assert isinstance(error, CharacterError)
     assert error.field == "memory.retreival_k" and error.line == 7
     assert "unknown key (allowed: recent_messages, retrieval_k)" in error.message
+
+
+def test_avatar_must_be_a_file_beside_the_character(tmp_path: Path) -> None:
+    error = load_character_file(write(tmp_path, "ada.yaml", GOOD + "avatar: ../../etc/passwd\n"))
+    assert isinstance(error, CharacterError) and error.field == "avatar"
+    ok = load_character_file(write(tmp_path, "ada.yaml", GOOD + "avatar: ada.png\n"))
+    assert isinstance(ok, Character) and ok.avatar_path == tmp_path / "ada.png"
