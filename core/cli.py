@@ -309,10 +309,14 @@ def main(argv: list[str] | None = None) -> int:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]).upper()
         return _fail(f"invalid setting {field}: {first['msg']}", 2)
+    from honeychat.core.characters import CharacterConfigError
+
     try:
         return int(args.handler(settings, args))
     except KeyboardInterrupt:
         return 130
+    except CharacterConfigError as exc:  # a configuration error: one line, exit 2
+        return _fail(str(exc), 2)
     except Exception as exc:  # last resort: one line for the user, the trace in the log file
         logging.getLogger(__name__).exception("honeychat %s failed", args.command)
         return _fail(

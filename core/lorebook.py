@@ -245,18 +245,24 @@ def scan(book: Lorebook | None, messages: Sequence[str]) -> list[FiredEntry]:
         i: FiredEntry(i, entries[i], (), count_tokens(entries[i].content)) for i in index.constants
     }
     passes = 1 + (MAX_RECURSION if book.recursive_scanning else 0)
+    kept: list[FiredEntry] = []
+    pending = set(fired)  # constant entries' content is scanned with the first pass's
     for _ in range(passes):
         new = [
             FiredEntry(i, entries[i], tuple(keys), count_tokens(entries[i].content))
             for i, keys in sorted(index.matches(_Text(text)).items())
             if i not in fired
         ]
-        if not new:
-            break
         fired.update((item.index, item) for item in new)
-        # Recursion scans only what the new entries add, so each pass is bounded.
-        text = "\n".join(item.entry.content for item in new)
-    return _within_budget(list(fired.values()), book)
+        kept = _within_budget(list(fired.values()), book)
+        # Only entries that make it into the prompt trigger others, and each pass scans
+        # only what the previous one added, so recursion stops when the budget is full.
+        added = pending | {item.index for item in new}
+        pending = set()
+        text = "\n".join(item.entry.content for item in kept if item.index in added)
+        if not text:
+            break
+    return kept
 
 
 def _within_budget(fired: list[FiredEntry], book: Lorebook) -> list[FiredEntry]:

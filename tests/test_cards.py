@@ -234,3 +234,19 @@ def test_imported_character_loads_with_the_other_characters(
     assert imported_dir(home) in character_dirs(Settings())
     code, out, _ = run(capsys, "characters", "list")
     assert code == 0 and "sera" in out and "luna" in out
+
+
+def test_flat_v1_card_is_lifted_to_v2(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    v1 = {
+        "name": "Old Timer",
+        "description": "{{char}} is a retired sailor who tells long stories.",
+        "first_mes": "Ahoy, {{user}}.",
+        "mes_example": "",
+        "personality": "",
+        "scenario": "",
+    }
+    card = write(home / "v1.png", card_png({"chara": b64(v1)}))
+    code, out, _ = run(capsys, "characters", "import", str(card))
+    assert code == 0 and out.strip().splitlines()[-1] == "old-timer"
+    character = CharacterRegistry.from_settings(Settings()).get("old-timer")
+    assert character is not None and character.greeting == "Ahoy, {{user}}."

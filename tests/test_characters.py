@@ -116,6 +116,18 @@ async def test_unknown_default_character_is_an_error_everywhere(
     assert code == 2 and output.count("DEFAULT_CHARACTER=zzz: no such character") == 1
 
 
+def test_chat_with_an_unknown_default_character_exits_2_with_one_line(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DEFAULT_CHARACTER", "zzz")
+    monkeypatch.setenv("LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    code, output = _cli(["chat", "--user", "ada"], capsys)
+    assert code == 2
+    assert output == (
+        "honeychat: DEFAULT_CHARACTER=zzz: no such character (loaded: luna, marcus, pixel)\n"
+    )
+
+
 async def test_a_broken_file_for_the_default_is_an_error_not_a_fallback(
     env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -104,3 +104,19 @@ def test_regex_looking_keys_are_plain_text_and_cannot_hang() -> None:
     assert fired(lore, "a" * 50_000 + "!") == []
     assert time.perf_counter() - started < 1.0
     assert fired(lore, "literally (a+)+$ here") == ["E"]
+
+
+def test_recursion_stops_at_the_budget_and_starts_from_constants() -> None:
+    chain = [
+        {"keys": [f"k{i}"], "content": f"k{i + 1} " + "filler " * 20, "insertion_order": i}
+        for i in range(50)
+    ]
+    lore = book(*chain, recursive_scanning=True, token_budget=60)
+    result = scan(lore, ["k0"])
+    assert 1 <= len(result) <= 3 and sum(f.tokens for f in result) <= 60
+    constant = book(
+        {"keys": [], "constant": True, "content": "See the castle."},
+        {"keys": ["castle"], "content": "The castle is empty."},
+        recursive_scanning=True,
+    )
+    assert fired(constant, "hello") == ["See the castle.", "The castle is empty."]
