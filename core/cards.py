@@ -85,6 +85,8 @@ def read_card(raw: bytes) -> tuple[dict[str, Any], bytes | None, list[str]]:
         card = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CardError(f"neither a PNG nor a JSON card: {exc}") from None
+    except RecursionError:
+        raise CardError("card JSON is nested too deeply") from None
     return _checked(card, "JSON file"), None, []
 
 
@@ -120,6 +122,8 @@ def _decode_chunk(text: str, name: str) -> Any:
         return json.loads(payload)
     except (binascii.Error, ValueError) as exc:
         raise CardError(f"'{name}' chunk is not base64-encoded card JSON: {exc}") from None
+    except RecursionError:
+        raise CardError(f"'{name}' chunk: card JSON is nested too deeply") from None
 
 
 def _checked(card: Any, where: str) -> dict[str, Any]:
@@ -222,11 +226,21 @@ def _unsupported(book: Any, data: dict[str, Any]) -> list[str]:
     entries = book.get("entries") if isinstance(book, dict) else None
     if isinstance(entries, list):
         regex = sum(1 for e in entries if isinstance(e, dict) and e.get("use_regex"))
+        decorated = sum(
+            1 for e in entries if isinstance(e, dict) and str(e.get("content", "")).startswith("@@")
+        )
+        if decorated:
+            notes.append(
+                f"{decorated} lorebook entries use V3 decorators (@@...): inserted as text"
+            )
         if regex:
             notes.append(
                 f"{regex} lorebook entries ask for regex keys: matched as plain text "
                 "(user-supplied regex never runs)"
             )
+    extensions = data.get("extensions")
+    if isinstance(extensions, dict) and extensions.get("depth_prompt"):
+        notes.append("extensions.depth_prompt (a note inserted at a chat depth): kept, not used")
     if data.get("assets"):
         notes.append("assets (kept, not displayed)")
     if data.get("group_only_greetings"):

@@ -100,7 +100,7 @@ def import_(settings: Settings, args: argparse.Namespace) -> int:
     if character.lorebook is not None:
         print(f"Lorebook: {len(character.lorebook.entries)} entries")
     for note in [*imported.unsupported, *warnings]:
-        print(f"Not supported: {note}")
+        print(f"Note: {note}")
     if args.dir and settings.characters_dir != Path(args.dir):
         print(f"(Set CHARACTERS_DIR={directory} so honeychat loads it.)")
     print(character.id)

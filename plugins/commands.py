@@ -138,7 +138,7 @@ def _shorten(text: str, limit: int) -> str:
 @hookimpl
 def honeychat_register_commands(bot: Bot) -> list[Command]:
     return [
-        Command("start", "Meet your character", start),
+        Command("start", "Meet your character", start, arg_name="greeting"),
         Command("help", "What I can do", help_),
         Command(
             "character",

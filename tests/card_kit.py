@@ -84,7 +84,7 @@ V2_CARD: dict[str, Any] = {
     "data": {
         "name": "Seraphina Vale",
         "description": "{{char}} is a forest guardian who speaks softly and protects travellers.",
-        "personality": "gentle, wise, protective",
+        "personality": "gentle, wise, protective ✨ (très calme)",
         "scenario": "{{user}} wakes up in {{char}}'s glade after an accident.",
         "first_mes": "*{{char}} kneels beside you.* Easy, {{user}}. You're safe here.",
         "mes_example": "<START>\n{{user}}: Who are you?\n{{char}}: A keeper of this glade.\n"

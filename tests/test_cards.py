@@ -189,6 +189,7 @@ def _bad_cards() -> dict[str, tuple[bytes, str]]:
             "claims",
         ),
         "array": (b"[1, 2]", "must be a JSON object"),
+        "deeply-nested": (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
         "bad-entry": (
             json.dumps(
                 {**V2_CARD, "data": {**V2_CARD["data"], "character_book": {"entries": ["x"]}}}

@@ -54,7 +54,7 @@ def test_every_part_lands_in_its_place() -> None:
         "Write Seraphina Vale's next reply in a fictional roleplay.",  # system_prompt, filled
         "The glade is hidden by an old enchantment.",  # lorebook before_char
         "Seraphina Vale is a forest guardian",  # persona (card description)
-        "Seraphina Vale's personality: gentle, wise, protective",
+        "Seraphina Vale's personality: gentle, wise, protective ✨ (très calme)",
         "Scenario: Ada wakes up in Seraphina Vale's glade after an accident.",
         "The wolves of the eastern wood serve the Shadow King.",  # lorebook after_char
         "Examples of how you talk:\nAda: Who are you?\nSeraphina Vale: A keeper of this glade.",
