@@ -15,7 +15,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,7 +172,7 @@ def card_to_character(
     """Map a checked card to a YAML character document; raises :class:`CardError` if invalid."""
     data = dict(card["data"])
     doc: dict[str, Any] = {"id": character_id}
-    imported = Imported(character=None, data=doc, image=image)  # type: ignore[arg-type]
+    mapped: list[str] = []
     extensions = data.get("extensions")
     own: dict[str, Any] = {}
     if isinstance(extensions, dict) and isinstance(extensions.get("honeychat"), dict):
@@ -182,7 +182,7 @@ def card_to_character(
     for card_field, ours in FIELD_MAP.items():
         if card_field in data and data[card_field] is not None:
             doc[ours] = data.pop(card_field)
-            imported.mapped.append(card_field if card_field == ours else f"{card_field} -> {ours}")
+            mapped.append(card_field if card_field == ours else f"{card_field} -> {ours}")
     if "greeting" not in doc:
         doc["greeting"] = ""
     if "persona" not in doc:
@@ -201,16 +201,20 @@ def card_to_character(
     if extra_root:
         kept["root_fields"] = extra_root
     doc["card"] = kept
-    imported.kept = [k for k in kept if k not in ("spec", "spec_version")]
-    imported.unsupported = _unsupported(doc.get("lorebook"), data)
     result = parse_character(
         dict(doc), Path(f"{character_id}.yaml"), max_persona_chars=max_persona_chars
     )
     if isinstance(result, CharacterError):
         where = f"field '{_card_name(result.field)}': " if result.field else ""
         raise CardError(f"card cannot be used: {where}{result.message}")
-    imported.character = result
-    return imported
+    return Imported(
+        character=result,
+        data=doc,
+        image=image,
+        mapped=mapped,
+        kept=[k for k in kept if k not in ("spec", "spec_version")],
+        unsupported=_unsupported(doc.get("lorebook"), data),
+    )
 
 
 def _card_name(field_path: str | None) -> str:
@@ -406,7 +410,7 @@ def import_card(
     directory: Path,
     *,
     character_id: str | None = None,
-    taken: set[str] = frozenset(),  # type: ignore[assignment]
+    taken: Collection[str] = (),
     max_persona_chars: int = DEFAULT_MAX_PERSONA_CHARS,
 ) -> tuple[Imported, Path, list[str]]:
     """Import a card into ``directory``; returns what was imported, the YAML path and warnings."""

@@ -251,3 +251,40 @@ def test_flat_v1_card_is_lifted_to_v2(home: Path, capsys: pytest.CaptureFixture[
     assert code == 0 and out.strip().splitlines()[-1] == "old-timer"
     character = CharacterRegistry.from_settings(Settings()).get("old-timer")
     assert character is not None and character.greeting == "Ahoy, {{user}}."
+
+
+def test_yaml_character_exports_and_imports_back_the_same(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = home / "mine"
+    mine.mkdir()
+    (mine / "ada.yaml").write_text(
+        """\
+id: ada
+name: Ada
+description: A patient mathematician.
+persona: You are Ada, a patient mathematician who explains with small examples.
+greeting: Hello, {{user}}!
+example_dialogue:
+  - user: I hate fractions.
+    character: Then let's cut a pizza.
+memory:
+  recent_messages: 6
+model: some/model
+lorebook:
+  entries:
+    - keys: [exam]
+      content: The exam is on Friday.
+      priority: 3
+""",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("CHARACTERS_DIR", str(mine))
+    assert run(capsys, "characters", "export", "ada", "--format", "json")[0] == 0
+    assert run(capsys, "characters", "import", "ada.json", "--id", "ada2")[0] == 0
+    registry = CharacterRegistry.from_settings(Settings())
+    before, after = registry.get("ada"), registry.get("ada2")
+    assert before is not None and after is not None
+    skip = {"id", "card", "mes_example", "example_dialogue"}
+    assert after.model_dump(exclude=skip) == before.model_dump(exclude=skip)
+    assert "I hate fractions." in after.mes_example
