@@ -21,6 +21,7 @@ how long the conversation has been.
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,26 @@ def fill(text: str, character: Character, user_name: str | None) -> str:
         return character.name if which in ("char", "bot") else user
 
     return _PLACEHOLDER.sub(name, text)
+
+
+def greetings(character: Character) -> list[str]:
+    """The character's greetings: ``greeting`` first, then ``alternate_greetings``."""
+    found = [g.strip() for g in [character.greeting, *character.alternate_greetings]]
+    return [g for g in found if g] or [f"Hi, I'm {character.name}."]
+
+
+def greeting(character: Character, user_name: str | None, choice: str = "") -> str:
+    """A greeting, placeholders resolved: number ``choice`` (1-based), else a random one.
+
+    Every adapter that greets (``/start``, a terminal session) uses this, so
+    ``alternate_greetings`` and ``{{user}}`` work the same everywhere.
+    """
+    options = greetings(character)
+    if choice.isdigit() and 1 <= int(choice) <= len(options):
+        text = options[int(choice) - 1]
+    else:
+        text = random.choice(options)
+    return fill(text, character, user_name)
 
 
 def example_blocks(character: Character, user_name: str | None) -> list[str]:

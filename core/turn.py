@@ -37,7 +37,9 @@ class Turn:
     """The model that produced the reply (after any fallback)."""
     usage: dict[str, int] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
-    """Free space for plugins to pass data between their own hooks."""
+    """Free space for plugins to pass data between their own hooks. The core puts the
+    lorebook entries inserted into the prompt in ``extras["lorebook_fired"]`` (a list of
+    ``{"id", "name", "keys", "tokens"}``), when any fired."""
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds spent: ``llm`` (waiting on the model), ``total``, and ``overhead``
     (``total - llm``: everything honeychat itself did). Complete in

@@ -6,13 +6,11 @@ expose them natively (Telegram commands, Discord and Slack slash commands).
 
 from __future__ import annotations
 
-import random
 from typing import TYPE_CHECKING
 
 from honeychat import hookimpl
-from honeychat.core.characters import Character
 from honeychat.core.memory.stores import StoreUnavailable
-from honeychat.core.prompt import fill
+from honeychat.core.prompt import greeting
 from honeychat.core.turn import Command, CommandCall
 from honeychat.core.types import Choice, ConversationKey, Reply
 
@@ -23,25 +21,9 @@ _CONFIRM = "confirm"
 _CANCEL = "cancel"
 
 
-def greetings(character: Character) -> list[str]:
-    """The character's greetings: ``greeting`` first, then ``alternate_greetings``."""
-    found = [g.strip() for g in [character.greeting, *character.alternate_greetings]]
-    return [g for g in found if g] or [f"Hi, I'm {character.name}."]
-
-
-def greeting_for(call: CommandCall, character: Character, choice: str = "") -> str:
-    """A greeting with placeholders resolved: number ``choice`` (1-based) or a random one."""
-    options = greetings(character)
-    if choice.isdigit() and 1 <= int(choice) <= len(options):
-        text = options[int(choice) - 1]
-    else:
-        text = random.choice(options)
-    return fill(text, character, call.message.user_name)
-
-
 async def start(call: CommandCall) -> Reply:
     """``/start`` greets with a random greeting; ``/start 2`` picks the second one."""
-    return Reply(greeting_for(call, call.character, call.args.strip()))
+    return Reply(greeting(call.character, call.message.user_name, call.args.strip()))
 
 
 async def help_(call: CommandCall) -> Reply:
@@ -72,7 +54,9 @@ async def character(call: CommandCall) -> Reply:
         return Reply(
             f"There is no character called '{wanted}'. Choose one of: {known}.", ephemeral=True
         )
-    return Reply(f"You're now talking with {chosen.name}.\n\n{greeting_for(call, chosen, '1')}")
+    return Reply(
+        f"You're now talking with {chosen.name}.\n\n{greeting(chosen, call.message.user_name, '1')}"
+    )
 
 
 async def forget(call: CommandCall) -> Reply:
