@@ -373,6 +373,12 @@ def to_yaml(doc: dict[str, Any]) -> str:
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def _staged(target: Path, content: bytes) -> Iterator[Path]:
     """Write ``content`` to a temporary file beside ``target``; moved into place on success."""
@@ -383,6 +389,7 @@ def _staged(target: Path, content: bytes) -> Iterator[Path]:
             out.write(content)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         yield tmp
         os.replace(tmp, target)
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,10 @@ def test_v2_png_import_writes_yaml_reports_and_ends_with_the_id(
     assert "description -> persona" in out and "first_mes -> greeting" in out
     assert "creator_notes" in out and "tags" in out  # kept, not used
     assert "regex" in out  # the use_regex entry is reported as not supported
+    yaml_file = imported_dir(home) / "seraphina-vale.yaml"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert yaml_file.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
     registry = CharacterRegistry.from_settings(Settings())
     sera = registry.get("seraphina-vale")
     assert sera is not None and sera.name == "Seraphina Vale"
