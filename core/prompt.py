@@ -39,7 +39,7 @@ EXAMPLES_BUDGET_TOKENS = 600
 DEFAULT_USER_NAME = "User"
 
 _PLACEHOLDER = re.compile(r"\{\{(char|user)\}\}|<(bot|user)>", re.IGNORECASE)
-_START = re.compile(r"^\s*<START>\s*$", re.IGNORECASE | re.MULTILINE)
+_START = re.compile(r"<START>", re.IGNORECASE)
 
 
 def fill(text: str, character: Character, user_name: str | None) -> str:

@@ -149,3 +149,10 @@ async def test_start_greets_with_a_chosen_or_random_greeting(
         seen.add((await send(bot, "/start", user_name="Ada")).last_text)
     assert len(seen) == 3
     assert json.dumps(sorted(seen)).count("{{") == 0
+
+
+def test_start_markers_split_examples_wherever_they_sit() -> None:
+    character = sera(mes_example="<START>{{user}}: hi\n{{char}}: hello<start>\n{{user}}: bye")
+    system = assemble(character, MemoryContext(), "x", user_name="Ada").messages[0]["content"]
+    assert "Ada: hi\nSeraphina Vale: hello\n\nAda: bye" in system
+    assert "<START>" not in system.upper()
