@@ -282,7 +282,8 @@ def character_to_card(character: Character) -> dict[str, Any]:
     data.update(kept)
     own = _honeychat_extension(character)
     if own:
-        data["extensions"] = {**data.get("extensions", {}), "honeychat": own}
+        existing = data.get("extensions")
+        data["extensions"] = {**(existing if isinstance(existing, dict) else {}), "honeychat": own}
     card: dict[str, Any] = dict(root_fields)
     card.update({key: data[key] for key in V1_ROOT if key in data})
     card.update({"spec": spec, "spec_version": spec_version, "data": data})
