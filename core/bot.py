@@ -11,7 +11,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 from honeychat.core.characters import Character, CharacterRegistry, builtin_characters_dir
@@ -168,21 +168,47 @@ class Bot:
         character = await self.current_character(message.platform, message.user_id)
         return ConversationKey(message.platform, message.user_id, character.id), character
 
-    async def seen_before(self, platform: str, event_id: str) -> bool:
-        """Whether an event id was handled already (in Redis across processes, else in memory)."""
+    async def claim_event(self, platform: str, event_id: str) -> bool:
+        """Record that this process handles a platform event; False if it was recorded before.
+
+        A check-and-set: in Redis (``SET NX``, kept three days) so every
+        process sharing it agrees, else in process memory. It fails open:
+        while Redis is unreachable a redelivered event may be answered twice
+        rather than never.
+        """
         key = f"{self.settings.key_prefix}:seen:{platform}:{event_id}"
         if self.redis is not None:
             try:
-                fresh = await self.redis.set(key, "1", nx=True, ex=_SEEN_TTL_SECONDS)
-                return not fresh
+                return bool(await self.redis.set(key, "1", nx=True, ex=_SEEN_TTL_SECONDS))
             except Exception as exc:
                 log.warning("dedupe store unavailable, using process memory: %s", exc)
         if key in self._seen_local:
-            return True
+            return False
         self._seen_local[key] = time.monotonic()
         while len(self._seen_local) > 10_000:
             self._seen_local.popitem(last=False)
-        return False
+        return True
+
+    async def seen_before(self, platform: str, event_id: str) -> bool:
+        """Deprecated name of ``not await claim_event(...)`` (it records the event too)."""
+        return not await self.claim_event(platform, event_id)
+
+    async def handle_event(
+        self, platform: str, event_id: str | None, work: Coroutine[Any, Any, Any]
+    ) -> bool:
+        """Run an adapter's ``work`` for one platform event, once per ``event_id``.
+
+        Every adapter routes each update through here, so dedupe of
+        redeliveries (a webhook retried, a gateway replay after a resume, an
+        update polled again after a restart) is one policy, owned by the core.
+        Returns whether the work ran.
+        """
+        if event_id is not None and not await self.claim_event(platform, event_id):
+            work.close()
+            log.info("%s event %s was already handled; skipped", platform, event_id)
+            return False
+        await work
+        return True
 
     # Messages
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
@@ -30,6 +29,7 @@ from honeychat.adapters.slack.events import (
     is_direct_channel,
     is_person_message,
 )
+from honeychat.core.inflight import InflightTasks
 from honeychat.core.types import IncomingMessage, Reply
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ class SlackAdapter:
         self._app_token = settings.slack_app_token
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.inflight = InflightTasks("slack")
         self._register()
 
     # Lifecycle
@@ -118,15 +118,12 @@ class SlackAdapter:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        for task in await self.drain(STOP_GRACE_SECONDS):
-            task.cancel()
+        await self.drain(STOP_GRACE_SECONDS)
 
-    async def drain(self, within: float) -> set[asyncio.Task[None]]:
-        """Wait up to ``within`` seconds for turns and commands in flight; return the unfinished."""
-        if not self._tasks:
-            return set()
-        _, pending = await asyncio.wait(set(self._tasks), timeout=within)
-        return pending
+    async def drain(self, within: float) -> int:
+        """Wait up to ``within`` s for turns and commands in flight; cancel the rest (returns
+        how many were cancelled)."""
+        return await self.inflight.drain(within)
 
     def web_app(self) -> web.Application:
         """An aiohttp application serving :data:`EVENTS_PATH`, to run alone or mount elsewhere."""
@@ -140,9 +137,7 @@ class SlackAdapter:
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run work after the ack, tracked so :meth:`stop` can wait for it."""
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.inflight.spawn(work)
 
     # Listeners (bolt injects arguments by name)
 
@@ -196,10 +191,11 @@ class SlackAdapter:
     ) -> None:
         event_id = body.get("event_id")
         try:
-            if event_id and await self.bot.seen_before(PLATFORM, str(event_id)):
-                log.info("slack event %s already handled; retry ignored", event_id)
-                return
-            await self.bot.handle_message(message, channel)
+            await self.bot.handle_event(
+                PLATFORM,
+                str(event_id) if event_id else None,
+                self.bot.handle_message(message, channel),
+            )
         except Exception:
             log.exception("slack turn for event %s failed", event_id)
 

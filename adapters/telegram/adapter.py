@@ -1,11 +1,12 @@
 """The Telegram adapter: aiogram 3 in long polling (default) or webhook mode.
 
-Every update goes through :meth:`TelegramAdapter.submit`: it is deduplicated
-with ``bot.seen_before`` (so a redelivered update after a restart or a webhook
-retry is answered once), then routed by an aiogram ``Dispatcher`` to the
-message, button and membership handlers below, which translate and call the
-core. Handling runs in tracked tasks, one chat at a time in arrival order, so
-:meth:`TelegramAdapter.stop` can let in-flight replies finish.
+Every update goes through :meth:`TelegramAdapter.submit`: the core's
+``bot.handle_event`` deduplicates it (so a redelivered update after a restart
+or a webhook retry is answered once), then an aiogram ``Dispatcher`` routes it
+to the message, button and membership handlers below, which translate and call
+the core. Handling runs in the core's :class:`~honeychat.core.inflight.InflightTasks`,
+one chat at a time in arrival order, so :meth:`TelegramAdapter.stop` can let
+in-flight replies finish.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from honeychat.adapters.telegram.polling import Poller
 from honeychat.adapters.telegram.retry import RetryMiddleware
 from honeychat.adapters.telegram.updates import PLATFORM, to_incoming
 from honeychat.adapters.telegram.webhook import WebhookServer, is_valid_secret
+from honeychat.core.inflight import InflightTasks
 from honeychat.core.types import IncomingMessage, Reply
 
 if TYPE_CHECKING:
@@ -84,7 +86,7 @@ class TelegramAdapter:
         self.poller: Poller | None = None
         self.webhook: WebhookServer | None = None
         self._webhook_port = webhook_port
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.inflight = InflightTasks("telegram")
         self._chat_locks: dict[int, _ChatLock] = {}
 
     # Lifecycle
@@ -159,30 +161,18 @@ class TelegramAdapter:
 
     async def drain(self, grace: float) -> None:
         """Wait up to ``grace`` s for in-flight updates; cancel what is left after that."""
-        pending = set(self._tasks)
-        if not pending:
-            return
-        _, late = await asyncio.wait(pending, timeout=grace)
-        for task in late:
-            log.warning("telegram: a reply did not finish within %ss of shutdown", grace)
-            task.cancel()
-        if late:
-            await asyncio.wait(late, timeout=5)
+        await self.inflight.drain(grace)
 
     @property
     def in_flight(self) -> int:
         """Updates received and not yet fully handled."""
-        return len(self._tasks)
+        return len(self.inflight)
 
     # Receiving
 
     def submit(self, update: Update) -> None:
         """Handle ``update`` in the background (tracked, so shutdown can wait for it)."""
-        task = asyncio.create_task(
-            self._process(update), name=f"telegram-update-{update.update_id}"
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.inflight.spawn(self._process(update), name=f"telegram-update-{update.update_id}")
 
     async def _process(self, update: Update) -> None:
         # The chat's lock is taken first, so a chat's updates run strictly in arrival order
@@ -205,10 +195,9 @@ class TelegramAdapter:
             log.exception("telegram: update %s could not be handled", update.update_id)
 
     async def _dispatch(self, update: Update) -> None:
-        if await self.bot.seen_before(PLATFORM, str(update.update_id)):
-            log.info("telegram: update %s was already handled; skipped", update.update_id)
-            return
-        await self.dispatcher.feed_update(self.tg, update)
+        await self.bot.handle_event(
+            PLATFORM, str(update.update_id), self.dispatcher.feed_update(self.tg, update)
+        )
 
     async def _on_message(self, message: Message) -> None:
         if self.me is None:
