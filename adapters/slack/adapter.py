@@ -30,6 +30,7 @@ from honeychat.adapters.slack.events import (
     is_person_message,
 )
 from honeychat.core.inflight import InflightTasks
+from honeychat.core.intake import EventIntake
 from honeychat.core.types import IncomingMessage, Reply
 
 if TYPE_CHECKING:
@@ -80,6 +81,9 @@ class SlackAdapter:
             "name": "honeychat",
             "signing_secret": settings.slack_signing_secret or "",
             "request_verification_enabled": not self.socket_mode,
+            # Acknowledge events only after the listener returns: the listener records the
+            # event in Redis first (EventIntake), so nothing acknowledged is lost in a crash.
+            "process_before_response": True,
         }
         if base_url:
             client = AsyncWebClient(token=settings.slack_bot_token, base_url=base_url)
@@ -93,12 +97,14 @@ class SlackAdapter:
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
         self.inflight = InflightTasks("slack")
+        self.intake = EventIntake(bot, PLATFORM, self._handle_recorded, self.inflight)
         self._register()
 
     # Lifecycle
 
     async def start(self) -> None:
         """Connect over Socket Mode, or start listening for HTTP requests."""
+        await self.intake.start()
         if self.socket_mode:
             self._socket = AsyncSocketModeHandler(self.app, self._app_token, web_client=self.client)
             await self._socket.connect_async()
@@ -118,6 +124,7 @@ class SlackAdapter:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.intake.stop()
         await self.drain(STOP_GRACE_SECONDS)
 
     async def drain(self, within: float) -> int:
@@ -154,18 +161,8 @@ class SlackAdapter:
         channel = str(event.get("channel", ""))
         if not is_direct_channel(channel, event.get("channel_type")):
             return
-        if not is_person_message(event, context.bot_user_id):
-            return
-        message = incoming_message(event, body, context.bot_user_id, mentioned=False)
-        self._spawn(
-            self._turn(
-                message,
-                body,
-                SlackChannel(
-                    self.client, channel, thread_ts=event.get("thread_ts"), user=event.get("user")
-                ),
-            )
-        )
+        if is_person_message(event, context.bot_user_id):
+            await self._accept(body, context)
 
     async def _on_mention(
         self, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
@@ -174,30 +171,28 @@ class SlackAdapter:
         channel = str(event.get("channel", ""))
         if is_direct_channel(channel, event.get("channel_type")):
             return  # the message.im event of the same message is the turn
-        if not is_person_message(event, context.bot_user_id):
-            return
-        message = incoming_message(event, body, context.bot_user_id, mentioned=True)
-        thread_ts = event.get("thread_ts") or event.get("ts")
-        self._spawn(
-            self._turn(
-                message,
-                body,
-                SlackChannel(self.client, channel, thread_ts=thread_ts, user=event.get("user")),
-            )
+        if is_person_message(event, context.bot_user_id):
+            await self._accept(body, context)
+
+    async def _accept(self, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        """Dedupe a retried event, record it (EventIntake), then let bolt acknowledge."""
+        event_id = body.get("event_id")
+        payload = {"body": body, "bot_user_id": context.bot_user_id}
+        await self.bot.handle_event(
+            PLATFORM, str(event_id) if event_id else None, self.intake.submit(payload)
         )
 
-    async def _turn(
-        self, message: IncomingMessage, body: dict[str, Any], channel: SlackChannel
-    ) -> None:
-        event_id = body.get("event_id")
-        try:
-            await self.bot.handle_event(
-                PLATFORM,
-                str(event_id) if event_id else None,
-                self.bot.handle_message(message, channel),
-            )
-        except Exception:
-            log.exception("slack turn for event %s failed", event_id)
+    async def _handle_recorded(self, payload: dict[str, Any]) -> None:
+        """Answer one recorded message or app_mention event (on whichever process reads it)."""
+        body: dict[str, Any] = payload["body"]
+        event: dict[str, Any] = body["event"]
+        mentioned = event.get("type") == "app_mention"
+        message = incoming_message(event, body, payload.get("bot_user_id"), mentioned=mentioned)
+        thread_ts = event.get("thread_ts") or (event.get("ts") if mentioned else None)
+        channel = SlackChannel(
+            self.client, str(event.get("channel", "")), thread_ts=thread_ts, user=event.get("user")
+        )
+        await self.bot.handle_message(message, channel)
 
     async def _on_command(
         self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import re
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot as AiogramBot
 from aiogram import Dispatcher
@@ -32,6 +32,7 @@ from honeychat.adapters.telegram.retry import RetryMiddleware
 from honeychat.adapters.telegram.updates import PLATFORM, to_incoming
 from honeychat.adapters.telegram.webhook import WebhookServer, is_valid_secret
 from honeychat.core.inflight import InflightTasks
+from honeychat.core.intake import EventIntake
 from honeychat.core.types import IncomingMessage, Reply
 
 if TYPE_CHECKING:
@@ -87,6 +88,7 @@ class TelegramAdapter:
         self.webhook: WebhookServer | None = None
         self._webhook_port = webhook_port
         self.inflight = InflightTasks("telegram")
+        self.intake = EventIntake(bot, PLATFORM, self._handle_recorded, self.inflight)
         self._chat_locks: dict[int, _ChatLock] = {}
 
     # Lifecycle
@@ -127,10 +129,11 @@ class TelegramAdapter:
                 log.info(
                     "telegram: no TELEGRAM_WEBHOOK_SECRET set; using a random one for this run"
                 )
+            await self.intake.start()
             self.webhook = WebhookServer(
                 self.tg,
                 self.dispatcher,
-                self.submit,
+                self.accept,
                 url=settings.telegram_webhook_url,
                 secret=secret,
                 host=settings.telegram_webhook_host,
@@ -151,6 +154,7 @@ class TelegramAdapter:
             await self.poller.stop()
         if self.webhook is not None:
             await self.webhook.stop()
+        await self.intake.stop()
         await self.drain(self.shutdown_timeout)
         if self.poller is not None:
             await self.poller.commit()
@@ -174,19 +178,28 @@ class TelegramAdapter:
         """Handle ``update`` in the background (tracked, so shutdown can wait for it)."""
         self.inflight.spawn(self._process(update), name=f"telegram-update-{update.update_id}")
 
-    async def _process(self, update: Update) -> None:
+    async def accept(self, update: Update, raw: dict[str, Any]) -> None:
+        """Webhook mode: dedupe, then record the update in Redis; the caller acknowledges after."""
+        await self.bot.handle_event(PLATFORM, str(update.update_id), self.intake.submit(raw))
+
+    async def _handle_recorded(self, raw: dict[str, Any]) -> None:
+        """Handle an update recorded by :meth:`accept` (on whichever replica reads it)."""
+        update = Update.model_validate(raw, context={"bot": self.tg})
+        await self._process(update, claimed=True)
+
+    async def _process(self, update: Update, *, claimed: bool = False) -> None:
         # The chat's lock is taken first, so a chat's updates run strictly in arrival order
         # (tasks start in creation order and asyncio.Lock wakes waiters first-come first-served).
         try:
             chat_id = _chat_of(update)
             if chat_id is None:
-                await self._dispatch(update)
+                await self._dispatch(update, claimed)
                 return
             entry = self._chat_locks.setdefault(chat_id, _ChatLock())
             entry.users += 1
             try:
                 async with entry.lock:
-                    await self._dispatch(update)
+                    await self._dispatch(update, claimed)
             finally:
                 entry.users -= 1
                 if entry.users == 0:
@@ -194,7 +207,10 @@ class TelegramAdapter:
         except Exception:
             log.exception("telegram: update %s could not be handled", update.update_id)
 
-    async def _dispatch(self, update: Update) -> None:
+    async def _dispatch(self, update: Update, claimed: bool) -> None:
+        if claimed:  # deduplicated when it was accepted
+            await self.dispatcher.feed_update(self.tg, update)
+            return
         await self.bot.handle_event(
             PLATFORM, str(update.update_id), self.dispatcher.feed_update(self.tg, update)
         )

@@ -1,4 +1,4 @@
-"""Ordering per conversation holds across processes sharing Redis.
+"""Replicas sharing Redis: ordering per conversation, and accepted events survive a crash.
 
 Two bots (each standing for one replica: its own plugins, locks and process
 id) share one Redis server and serve Slack's Events API on two ports, as
@@ -128,3 +128,35 @@ async def test_a_process_that_lost_its_lease_does_not_write(
         assert any("taken over by another process" in r.getMessage() for r in caplog.records)
     finally:
         await a.stop()
+
+
+async def test_an_event_accepted_by_a_replica_that_died_is_answered_by_another(
+    bot_factory: BotFactory, slack: FakeSlack
+) -> None:
+    a = await replica(bot_factory, slack, conversation_lease_seconds=1.0)
+    bot_factory.llm.delay = 30.0  # A accepts (acknowledges) the event, then dies mid-turn
+    await post(a, "U7", "remember the blue door", "1700000002.000100", "EvCrash")
+    for _ in range(200):
+        if bot_factory.llm.chat_requests:
+            break
+        await asyncio.sleep(0.02)
+    assert bot_factory.llm.chat_requests, "A started the turn"
+    await a.intake.stop()
+    assert await a.drain(0) == 1, "A's turn was cut off before it answered"
+    await a.stop()
+    assert slack.calls_to("chat.postMessage") == []
+
+    bot_factory.llm.delay = 0.0
+    b = await replica(bot_factory, slack, conversation_lease_seconds=1.0)
+    try:
+        await slack.wait_until(lambda: len(slack.calls_to("chat.postMessage")) >= 1, within=20)
+        assert slack.calls_to("chat.postMessage")[0]["text"] == "I hear you: remember the blue door"
+        redis = b.bot.redis
+        assert redis is not None
+        for _ in range(100):
+            if await redis.xlen(b.intake.stream) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await redis.xlen(b.intake.stream) == 0, "the handled event is removed"
+    finally:
+        await b.stop()
