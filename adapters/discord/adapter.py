@@ -15,7 +15,7 @@ from honeychat.core.types import Reply
 from .channel import DiscordChannel, ForbiddenLog
 from .client import HoneyClient
 from .commands import install_commands
-from .components import parse_custom_id
+from .components import choice_payload, discord_codec
 from .incoming import PLATFORM, channel_allowed, interaction_incoming, is_from_bot, to_incoming
 from .respond import reply_when_ready, respond
 from .transport import UrlRewriter, install_webhook_redirect
@@ -62,6 +62,7 @@ class DiscordAdapter:
         self._rewriter = UrlRewriter(settings.discord_api_base, settings.discord_gateway_url)
         self._forbidden = ForbiddenLog()
         self.inflight = InflightTasks("discord")
+        self.codec = discord_codec(bot)
         self._ready = asyncio.Event()
         self._client: HoneyClient | None = None
         self._task: asyncio.Task[None] | None = None
@@ -160,6 +161,7 @@ class DiscordAdapter:
             message.channel.id,
             self._forbidden,
             reply_to=None if incoming.is_direct else message,
+            codec=self.codec,
         )
         async with self.inflight.track():
             await self.bot.handle_event(
@@ -172,14 +174,17 @@ class DiscordAdapter:
             return
         incoming = interaction_incoming(interaction, f"/{name} {args}".strip())
         async with self.inflight.track():
-            await reply_when_ready(interaction, self.bot.run_command(incoming, name, args))
+            await reply_when_ready(
+                interaction, self.bot.run_command(incoming, name, args), codec=self.codec
+            )
 
     async def _on_component(self, interaction: discord.Interaction) -> None:
         """A click on one of our buttons or select menus: run the chosen command."""
         data: dict[str, Any] = dict(interaction.data or {})
-        picked = parse_custom_id(
+        payload = choice_payload(
             str(data.get("custom_id", "")), [str(v) for v in data.get("values", [])]
         )
+        picked = await self.codec.decode(payload) if payload is not None else None
         if picked is None or await self._refused(interaction):
             return
         command, value = picked
@@ -187,7 +192,7 @@ class DiscordAdapter:
         pending = self.bot.run_command(incoming, command, value, from_choice=True)
         on_private = interaction.message is not None and interaction.message.flags.ephemeral
         async with self.inflight.track():
-            await reply_when_ready(interaction, pending, update=on_private)
+            await reply_when_ready(interaction, pending, update=on_private, codec=self.codec)
 
     # Helpers
 

@@ -12,7 +12,7 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from honeychat.adapters.slack.blocks import CHOICE_ACTION_ID, decode_choice, render_reply
+from honeychat.adapters.slack.blocks import CHOICE_ACTION_ID, render_reply, slack_codec
 from honeychat.adapters.slack.channel import SlackChannel
 from honeychat.adapters.slack.commands import (
     SLASH_COMMAND,
@@ -97,6 +97,7 @@ class SlackAdapter:
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
         self.inflight = InflightTasks("slack")
+        self.codec = slack_codec(bot)
         self.intake = EventIntake(bot, PLATFORM, self._handle_recorded, self.inflight)
         self._register()
 
@@ -190,7 +191,11 @@ class SlackAdapter:
         message = incoming_message(event, body, payload.get("bot_user_id"), mentioned=mentioned)
         thread_ts = event.get("thread_ts") or (event.get("ts") if mentioned else None)
         channel = SlackChannel(
-            self.client, str(event.get("channel", "")), thread_ts=thread_ts, user=event.get("user")
+            self.client,
+            str(event.get("channel", "")),
+            thread_ts=thread_ts,
+            user=event.get("user"),
+            codec=self.codec,
         )
         await self.bot.handle_message(message, channel)
 
@@ -205,7 +210,7 @@ class SlackAdapter:
     async def _on_choice(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         """A pick in our select menu runs its command and replaces the menu message."""
         await ack()
-        decoded = decode_choice(selected_value(body, CHOICE_ACTION_ID) or "")
+        decoded = await self.codec.decode(selected_value(body, CHOICE_ACTION_ID) or "")
         if decoded is None:
             return
         name, value = decoded
@@ -239,7 +244,7 @@ class SlackAdapter:
             await respond(
                 response_type="ephemeral",
                 replace_original=True if from_choice else None,
-                **render_reply(reply),
+                **render_reply(reply, self.codec),
             )
         except Exception:
             log.exception("slack response for command %s not delivered", name)

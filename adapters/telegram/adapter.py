@@ -81,7 +81,7 @@ class TelegramAdapter:
         self.dispatcher.message.register(self._on_message)
         self.dispatcher.callback_query.register(self._on_callback)
         self.dispatcher.my_chat_member.register(self._on_membership)
-        self.codec = ChoiceCodec()
+        self.codec = ChoiceCodec(bot)
         self.blocked = BlockedChats()
         self.me: User | None = None
         self.poller: Poller | None = None
@@ -230,7 +230,7 @@ class TelegramAdapter:
         await self.bot.handle_message(incoming, channel)
 
     async def _on_callback(self, query: CallbackQuery) -> None:
-        picked = self.codec.decode(query.data or "")
+        picked = await self.codec.decode(query.data or "")
         source = query.message
         refusal = None if picked else _EXPIRED_BUTTON
         if picked and isinstance(source, Message) and not _owns_buttons(source, query.from_user):
