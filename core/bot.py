@@ -11,13 +11,14 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 from honeychat.core.characters import Character, CharacterRegistry
 from honeychat.core.delivery import ReplyStreamer
 from honeychat.core.keyed_lock import KeyedLock
 from honeychat.core.metrics import METRICS
+from honeychat.core.ordering import ConversationOrder, LeaseLost
 from honeychat.core.plugins import PluginHost
 from honeychat.core.prompt import assemble
 from honeychat.core.settings import Settings
@@ -61,6 +62,8 @@ class Bot:
         self.llm: LLMClient | None = None
         self.memory: MemoryService | None = None
         self._locks = KeyedLock()
+        self.ordering = ConversationOrder(self)
+        """Orders each conversation's turns across the processes sharing Redis."""
         self._seen_local: OrderedDict[str, float] = OrderedDict()
         self._user_characters: dict[str, str] = {}
         self.started = False
@@ -112,6 +115,7 @@ class Bot:
         await self.plugins.call("honeychat_shutdown", bot=self)
         if self.llm is not None:
             await self.llm.aclose()
+        await self.ordering.close()
         if self._redis_connection is not None:
             await self._redis_connection.close()
 
@@ -164,21 +168,47 @@ class Bot:
         character = await self.current_character(message.platform, message.user_id)
         return ConversationKey(message.platform, message.user_id, character.id), character
 
-    async def seen_before(self, platform: str, event_id: str) -> bool:
-        """Whether an event id was handled already (in Redis across processes, else in memory)."""
+    async def claim_event(self, platform: str, event_id: str) -> bool:
+        """Record that this process handles a platform event; False if it was recorded before.
+
+        A check-and-set: in Redis (``SET NX``, kept three days) so every
+        process sharing it agrees, else in process memory. It fails open:
+        while Redis is unreachable a redelivered event may be answered twice
+        rather than never.
+        """
         key = f"{self.settings.key_prefix}:seen:{platform}:{event_id}"
         if self.redis is not None:
             try:
-                fresh = await self.redis.set(key, "1", nx=True, ex=_SEEN_TTL_SECONDS)
-                return not fresh
+                return bool(await self.redis.set(key, "1", nx=True, ex=_SEEN_TTL_SECONDS))
             except Exception as exc:
                 log.warning("dedupe store unavailable, using process memory: %s", exc)
         if key in self._seen_local:
-            return True
+            return False
         self._seen_local[key] = time.monotonic()
         while len(self._seen_local) > 10_000:
             self._seen_local.popitem(last=False)
-        return False
+        return True
+
+    async def seen_before(self, platform: str, event_id: str) -> bool:
+        """Deprecated name of ``not await claim_event(...)`` (it records the event too)."""
+        return not await self.claim_event(platform, event_id)
+
+    async def handle_event(
+        self, platform: str, event_id: str | None, work: Coroutine[Any, Any, Any]
+    ) -> bool:
+        """Run an adapter's ``work`` for one platform event, once per ``event_id``.
+
+        Every adapter routes each update through here, so dedupe of
+        redeliveries (a webhook retried, a gateway replay after a resume, an
+        update polled again after a restart) is one policy, owned by the core.
+        Returns whether the work ran.
+        """
+        if event_id is not None and not await self.claim_event(platform, event_id):
+            work.close()
+            log.info("%s event %s was already handled; skipped", platform, event_id)
+            return False
+        await work
+        return True
 
     # Messages
 
@@ -193,13 +223,23 @@ class Bot:
     async def handle_message(self, message: IncomingMessage, channel: Channel) -> None:
         """Answer one incoming message. Never raises: failures become a friendly sentence.
 
-        One user's messages are handled in arrival order: the per-user lock is
-        taken before the first ``await``, so concurrent calls queue in the
-        order they were made.
+        A message that will be a chat turn takes its place in its
+        conversation's queue in Redis on arrival, and its turn runs when every
+        earlier message of the conversation (by the platform's order, on any
+        process sharing Redis) is answered (see :mod:`honeychat.core.ordering`).
+        Commands, and every message while Redis is unreachable, are handled in
+        arrival order per process: the per-user lock is taken before the first
+        ``await``, so concurrent calls queue in the order they were made.
         """
+        ticket = self.ordering.arrive(message if self._may_be_turn(message) else None)
         try:
-            async with self._locks.hold(f"{message.platform}:{message.user_id}"):
+            if ticket is not None:
                 await self._handle(message, channel)
+            else:
+                async with self._locks.hold(f"{message.platform}:{message.user_id}"):
+                    await self._handle(message, channel)
+        except LeaseLost as exc:
+            log.error("%s", exc)  # the process now holding the conversation answers on
         except Exception:
             log.exception("turn failed for %s:%s", message.platform, message.user_id)
             try:
@@ -207,6 +247,13 @@ class Bot:
                 await channel.send(Reply(character.error_message))
             except Exception:
                 log.exception("could not even send the error reply")
+        finally:
+            await self.ordering.leave(ticket)
+
+    def _may_be_turn(self, message: IncomingMessage) -> bool:
+        """Whether ``message`` will become a chat turn (not a command, addressed to the bot)."""
+        text, _ = self.clean_text(message.text)
+        return bool(text) and message.addresses_bot and not _COMMAND.match(text)
 
     async def _handle(self, message: IncomingMessage, channel: Channel) -> None:
         text, was_cut = self.clean_text(message.text)
@@ -229,7 +276,8 @@ class Bot:
                     )
                 )
             return
-        await self._turn(message, channel, conversation, character, text, was_cut)
+        async with self.ordering.hold(conversation):
+            await self._turn(message, channel, conversation, character, text, was_cut)
 
     async def _turn(
         self,
@@ -248,6 +296,7 @@ class Bot:
         if isinstance(stop, Reply):
             await channel.send(stop)
             return
+        await self.ordering.confirm()
         stored: StoredMessage | None = await self.plugins.first(
             "honeychat_persist", conversation=conversation, role="user", text=turn.text, turn=turn
         )
@@ -302,6 +351,7 @@ class Bot:
             if was_cut:
                 turn.reply_text += f"\n\n(Your message was long, so I only read the first {self.settings.max_message_chars} characters.)"
             await out.finish(turn.reply_text)
+        await self.ordering.confirm()
         await self.plugins.first(
             "honeychat_persist",
             conversation=conversation,

@@ -13,9 +13,20 @@ model when the plugin loads; a section that does not validate keeps the
 plugin out, with a message naming the plugin and the field. The plugin reads
 the validated model with ``bot.plugins.config(name)``.
 
-Hooks are called one implementation at a time (in pluggy's order, so
-``tryfirst``/``trylast`` apply) so that one plugin raising does not stop the
-others: the error is logged with the plugin's name and the call goes on.
+Hooks are called through pluggy's own hook callers, so its ordering
+(``tryfirst``/``trylast``, last registered first), its tracing
+(``pm.trace``/``enable_tracing``) and ``add_hookcall_monitoring`` all apply.
+Each registered implementation is wrapped once (see :class:`PendingCall`):
+pluggy's loop then only *lines up* the implementations, and honeychat runs
+them one at a time, awaiting coroutines (as datasette's ``await_me_maybe``
+does), so sync and async implementations interleave in pluggy's order, a
+firstresult hook stops at the first non-None *awaited* result, and one
+plugin raising does not stop the others: the error is logged with the
+plugin's name and the call goes on.
+
+Hook wrappers (``@hookimpl(wrapper=True)`` or ``hookwrapper=True``) are
+refused at registration with a clear message: a wrapper's code after
+``yield`` would run before the (asynchronous) implementations it wraps.
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ import importlib.util
 import inspect
 import logging
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -163,7 +174,12 @@ class PluginHost:
             self._configs.pop(name, None)
             self._problem(name, f"invalid hook implementation: {' '.join(str(exc).split())}")
             return False
-        hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
+        callers = self.pm.get_hookcallers(plugin) or []
+        for caller in callers:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin:
+                    _defer(impl)
+        hooks = sorted(h.name for h in callers)
         self.info[name] = PluginInfo(name, source, version, hooks, origin, config_status)
         return True
 
@@ -177,13 +193,21 @@ class PluginHost:
             function = getattr(plugin, attr, None)
             if not callable(function):
                 continue
-            if self.pm.parse_hookimpl_opts(plugin, attr) is None:
+            opts = self.pm.parse_hookimpl_opts(plugin, attr)
+            if opts is None:
                 log.warning(
                     "%s defines %s without @hookimpl, so honeychat never calls it",
                     getattr(plugin, "__name__", type(plugin).__name__),
                     attr,
                 )
                 continue
+            if opts.get("wrapper") or opts.get("hookwrapper"):
+                return (
+                    f"{attr} is a hook wrapper (wrapper=True or hookwrapper=True); honeychat "
+                    "awaits implementations one at a time, so a wrapper cannot wrap them. "
+                    "Use @hookimpl(tryfirst=True) for work before the others and "
+                    "@hookimpl(trylast=True) for work after them"
+                )
             spec = getattr(self.pm.hook, attr).spec
             allowed = spec.argnames if spec is not None else ()
             wanted = _argnames(function)
@@ -302,45 +326,112 @@ class PluginHost:
         strict: bool = False,
         **kwargs: Any,
     ) -> list[Any]:
-        """Call every implementation of ``hook_name`` in order, isolating failures.
+        """Call every implementation of ``hook_name`` in pluggy's order, isolating failures.
 
-        Returns the non-None results (at most one for a firstresult hook).
-        Awaitable results are awaited. When an implementation raises, the
-        ``text`` and ``reply_text`` of a ``turn`` argument are put back as
-        they were before it ran. With ``strict``, an exception
-        propagates instead (for operations whose caller must know it failed).
+        Returns the non-None results (at most one for a firstresult hook, or
+        with ``firstresult=True``). Awaitable results are awaited. When an
+        implementation raises, the ``text`` and ``reply_text`` of a ``turn``
+        argument are put back as they were before it ran. With ``strict``, an
+        exception propagates instead (for operations whose caller must know
+        it failed).
         """
-        caller = getattr(self.pm.hook, hook_name)
-        if firstresult is None:
-            spec = caller.spec
-            firstresult = bool(spec and spec.opts.get("firstresult"))
-        results = []
-        turn = kwargs.get("turn")
-        for impl in reversed(caller.get_hookimpls()):
-            args = {name: kwargs[name] for name in impl.argnames if name in kwargs}
-            texts = _turn_texts(turn)
-            try:
-                result = impl.function(**args)
-                if inspect.isawaitable(result):
-                    result = await result
-            except Exception:
-                if strict:
-                    raise
-                _restore_turn_texts(turn, texts)  # a failed plugin's half-done rewrite is undone
-                log.exception(
-                    "plugin '%s' failed in %s; continuing without it", impl.plugin_name, hook_name
-                )
-                continue
-            if result is not None:
-                results.append(result)
-                if firstresult:
-                    break
-        return results
+        caller: pluggy.HookCaller = getattr(self.pm.hook, hook_name)
+        spec_first = bool(caller.spec and caller.spec.opts.get("firstresult"))
+        stop_at_first = spec_first if firstresult is None else firstresult
+        results: list[Any] = []
+        tried: set[object] = set()
+        hook = caller
+        while True:
+            # pluggy's loop (ordering, tracing, monitoring) lines the implementations up;
+            # for a firstresult hook it hands back only the next one to try.
+            lined_up = hook(**kwargs)
+            pending: Sequence[Any] = (
+                ([] if lined_up is None else [lined_up]) if spec_first else lined_up
+            )
+            for call in pending:
+                result = await self._run(call, hook_name, kwargs.get("turn"), strict)
+                tried.add(getattr(call, "plugin", None))
+                if result is not None:
+                    results.append(result)
+                    if stop_at_first:
+                        return results
+            if not (spec_first and pending):
+                return results
+            hook = self.pm.subset_hook_caller(hook_name, remove_plugins=tried)
+
+    async def _run(self, call: Any, hook_name: str, turn: Any, strict: bool) -> Any:
+        texts = _turn_texts(turn)
+        try:
+            if isinstance(call, PendingCall):
+                return await call.run()
+            # An implementation registered on ``pm`` directly, not through register().
+            return await call if inspect.isawaitable(call) else call
+        except Exception:
+            if strict:
+                raise
+            _restore_turn_texts(turn, texts)  # a failed plugin's half-done rewrite is undone
+            log.exception(
+                "plugin '%s' failed in %s; continuing without it",
+                getattr(call, "plugin_name", "?"),
+                hook_name,
+            )
+            return None
 
     async def first(self, hook_name: str, **kwargs: Any) -> Any:
         """The first non-None result of a hook, or ``None``."""
         results = await self.call(hook_name, firstresult=True, **kwargs)
         return results[0] if results else None
+
+
+class PendingCall:
+    """One hook implementation's call, as pluggy's loop hands it over: run when awaited.
+
+    pluggy calls implementations synchronously; honeychat's are often
+    ``async``. Each registered implementation is replaced by a function
+    returning a ``PendingCall``, so pluggy's machinery decides *which* run and
+    in *what order*, and :meth:`PluginHost.call` runs them one at a time.
+    ``result`` holds the awaited result once run (handy in a pluggy
+    ``add_hookcall_monitoring`` callback that keeps the outcome).
+    """
+
+    __slots__ = ("args", "function", "kwargs", "plugin", "plugin_name", "result")
+
+    def __init__(
+        self,
+        impl: pluggy.HookImpl,
+        function: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        self.plugin = impl.plugin
+        self.plugin_name = impl.plugin_name
+        self.function = function
+        self.args = args
+        self.kwargs = kwargs
+        self.result: Any = None
+
+    async def run(self) -> Any:
+        """Call the implementation; await what it returns when that is awaitable."""
+        result = self.function(*self.args, **self.kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        self.result = result
+        return result
+
+    def __repr__(self) -> str:
+        name = getattr(self.function, "__qualname__", repr(self.function))
+        return f"<PendingCall {self.plugin_name}:{name}>"
+
+
+def _defer(impl: pluggy.HookImpl) -> None:
+    """Make pluggy's call of ``impl`` return a :class:`PendingCall` instead of running it."""
+    function = impl.function
+
+    def deferred(*args: Any, **kwargs: Any) -> PendingCall:
+        return PendingCall(impl, function, args, kwargs)
+
+    # HookImpl.function is a plain slot (typed Final); pluggy reads it at each call.
+    impl.function = deferred  # type: ignore[misc]
 
 
 _TURN_TEXTS = ("text", "reply_text")

@@ -148,6 +148,11 @@ class Settings(BaseSettings):
     slack_host: str = "0.0.0.0"
     """Interface the Slack Events API endpoint (``/slack/events``) listens on in HTTP mode."""
 
+    # Scaling out
+    conversation_lease_seconds: float = Field(default=150.0, gt=0)
+    """How long one process holds a conversation's lease (extended while its turn runs); must
+    exceed the longest a turn may take. Another process waits at most this long after a crash."""
+
     # Inspector (`honeychat serve`)
     inspector_token: SecretStr | None = None
     """Bearer token the inspector API requires; without it the inspector binds to loopback only."""

@@ -220,6 +220,16 @@ async def test_forget_needs_confirmation_and_clears_both_layers(bot_factory: Bot
 
 async def test_dedupe_of_events(bot_factory: BotFactory) -> None:
     bot = await bot_factory()
-    assert await bot.seen_before("telegram", "1001") is False
-    assert await bot.seen_before("telegram", "1001") is True
-    assert await bot.seen_before("slack", "1001") is False
+    assert await bot.claim_event("telegram", "1001") is True
+    assert await bot.claim_event("telegram", "1001") is False
+    assert await bot.claim_event("slack", "1001") is True
+    assert await bot.seen_before("slack", "1001") is True, "the old name still works"
+    ran: list[str] = []
+
+    async def work(name: str) -> None:
+        ran.append(name)
+
+    assert await bot.handle_event("discord", "42", work("first")) is True
+    assert await bot.handle_event("discord", "42", work("replay")) is False
+    assert await bot.handle_event("discord", None, work("no id")) is True
+    assert ran == ["first", "no id"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from honeychat.adapters.slack.blocks import decode_choice, encode_choice, render_reply
+from honeychat.adapters.slack.blocks import render_reply, slack_codec
 from honeychat.adapters.slack.events import is_person_message, plain_text
 from honeychat.adapters.slack.mrkdwn import to_mrkdwn
 from honeychat.core.types import Choice, Reply
@@ -55,7 +55,7 @@ def test_person_messages_exclude_bots_edits_and_deletions() -> None:
         assert not is_person_message({"user": "U1", "subtype": subtype}, "UBOT")
 
 
-def test_choices_render_as_a_static_select() -> None:
+async def test_choices_render_as_a_static_select() -> None:
     reply = Reply(
         "Pick **one**",
         choices=(Choice("Luna", "character", "luna"), Choice("Max", "character", "max")),
@@ -65,6 +65,13 @@ def test_choices_render_as_a_static_select() -> None:
     select = rendered["blocks"][1]["elements"][0]
     assert select["type"] == "static_select"
     assert [o["value"] for o in select["options"]] == ["character:luna", "character:max"]
-    assert decode_choice(encode_choice(Choice("A", "character", "a:b"))) == ("character", "a:b")
-    assert decode_choice("nonsense") is None
+    codec = slack_codec()
+    assert await codec.decode(codec.encode(Choice("A", "character", "a:b"))) == ("character", "a:b")
+    assert await codec.decode("nonsense") is None
+    long = Choice("Long", "character", "x" * 400)
+    (option,) = render_reply(Reply("Pick", choices=(long,)), codec)["blocks"][1]["elements"][0][
+        "options"
+    ]
+    assert len(option["value"]) <= 150, "a long choice is not dropped: it is stored"
+    assert await codec.decode(option["value"]) == ("character", long.value)
     assert "blocks" not in render_reply(Reply("plain"))

@@ -94,16 +94,16 @@ def test_escaping_growth_is_measured() -> None:
     assert all(telegram_length(markdown_to_html(c)) <= TELEGRAM_MAX_TEXT for c in chunks)
 
 
-def test_callback_data_fits_and_round_trips() -> None:
+async def test_callback_data_fits_and_round_trips() -> None:
     codec = ChoiceCodec()
     short = Choice(label="Luna", command="character", value="luna")
     assert codec.encode(short) == "character:luna"
-    assert codec.decode("character:luna") == ("character", "luna")
+    assert await codec.decode("character:luna") == ("character", "luna")
     long = Choice(label="X", command="character", value="a-very-long-character-id-" * 4)
     data = codec.encode(long)
     assert len(data.encode()) <= MAX_CALLBACK_BYTES
-    assert codec.decode(data) == ("character", long.value)
-    assert codec.decode("garbage") is None
-    assert codec.decode("~unknownkey") is None
+    assert await codec.decode(data) == ("character", long.value)
+    assert await codec.decode("garbage") is None
+    assert await codec.decode("~unknownkey") is None
     markup = codec.markup((short, long, short))
     assert markup is not None and [len(row) for row in markup.inline_keyboard] == [2, 1]

@@ -251,10 +251,15 @@ async def webhook(
     tg: FakeTelegram, aiobot: AiogramBot
 ) -> AsyncIterator[tuple[WebhookServer, list[Update]]]:
     got: list[Update] = []
+
+    async def accept(update: Update, raw: dict[str, object]) -> None:
+        assert raw["update_id"] == update.update_id
+        got.append(update)
+
     server = WebhookServer(
         aiobot,
         Dispatcher(),
-        got.append,
+        accept,
         url="https://bot.example.test/tg/hook",
         secret="s3cret_token-1",
         host="127.0.0.1",

@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import discord
 
+from honeychat.core.inflight import InflightTasks
 from honeychat.core.types import Reply
 
 from .channel import DiscordChannel, ForbiddenLog
 from .client import HoneyClient
 from .commands import install_commands
-from .components import parse_custom_id
+from .components import choice_payload, discord_codec
 from .incoming import PLATFORM, channel_allowed, interaction_incoming, is_from_bot, to_incoming
 from .respond import reply_when_ready, respond
 from .transport import UrlRewriter, install_webhook_redirect
@@ -61,7 +61,8 @@ class DiscordAdapter:
         self._allowed = [str(c) for c in settings.discord_allowed_channels]
         self._rewriter = UrlRewriter(settings.discord_api_base, settings.discord_gateway_url)
         self._forbidden = ForbiddenLog()
-        self._inflight: set[asyncio.Task[Any]] = set()
+        self.inflight = InflightTasks("discord")
+        self.codec = discord_codec(bot)
         self._ready = asyncio.Event()
         self._client: HoneyClient | None = None
         self._task: asyncio.Task[None] | None = None
@@ -126,9 +127,8 @@ class DiscordAdapter:
             log.error("Discord client stopped: %s", explain_startup_failure(task.exception()))  # type: ignore[arg-type]
 
     async def stop(self) -> None:
-        """Let in-flight replies finish (bounded), then disconnect."""
-        if self._inflight:
-            await asyncio.wait(set(self._inflight), timeout=DRAIN_TIMEOUT)
+        """Let in-flight replies finish (bounded; the rest is cancelled), then disconnect."""
+        await self.inflight.drain(DRAIN_TIMEOUT)
         if self._client is not None:
             await self._client.close()
         if self._task is not None:
@@ -156,68 +156,53 @@ class DiscordAdapter:
         incoming = to_incoming(message, me)
         if not incoming.addresses_bot:
             return
-        if await self._seen(str(message.id)):
-            log.info("Discord message %s was already answered; skipping the replay", message.id)
-            return
         channel = DiscordChannel(
             message.channel,
             message.channel.id,
             self._forbidden,
             reply_to=None if incoming.is_direct else message,
+            codec=self.codec,
         )
-        await self._track(self.bot.handle_message(incoming, channel))
+        async with self.inflight.track():
+            await self.bot.handle_event(
+                PLATFORM, str(message.id), self.bot.handle_message(incoming, channel)
+            )
 
     async def _run_slash(self, interaction: discord.Interaction, name: str, args: str) -> None:
         """A slash command: run it through the core and render its Reply."""
         if await self._refused(interaction):
             return
         incoming = interaction_incoming(interaction, f"/{name} {args}".strip())
-        await self._track(reply_when_ready(interaction, self.bot.run_command(incoming, name, args)))
+        async with self.inflight.track():
+            await reply_when_ready(
+                interaction, self.bot.run_command(incoming, name, args), codec=self.codec
+            )
 
     async def _on_component(self, interaction: discord.Interaction) -> None:
         """A click on one of our buttons or select menus: run the chosen command."""
         data: dict[str, Any] = dict(interaction.data or {})
-        picked = parse_custom_id(
+        payload = choice_payload(
             str(data.get("custom_id", "")), [str(v) for v in data.get("values", [])]
         )
+        picked = await self.codec.decode(payload) if payload is not None else None
         if picked is None or await self._refused(interaction):
             return
         command, value = picked
         incoming = interaction_incoming(interaction, f"/{command} {value}".strip())
         pending = self.bot.run_command(incoming, command, value, from_choice=True)
         on_private = interaction.message is not None and interaction.message.flags.ephemeral
-        await self._track(reply_when_ready(interaction, pending, update=on_private))
+        async with self.inflight.track():
+            await reply_when_ready(interaction, pending, update=on_private, codec=self.codec)
 
     # Helpers
 
     async def _refused(self, interaction: discord.Interaction) -> bool:
         """Dedupe a replayed interaction, and refuse channels outside the allow-list."""
-        if await self._seen(f"interaction:{interaction.id}"):
-            return True
+        if not await self.bot.claim_event(PLATFORM, f"interaction:{interaction.id}"):
+            return True  # a replayed interaction
         if interaction.guild_id is not None and not channel_allowed(
             interaction.channel, self._allowed
         ):
             await respond(interaction, Reply(NOT_HERE, ephemeral=True))
             return True
         return False
-
-    async def _seen(self, event_id: str) -> bool:
-        try:
-            return await self.bot.seen_before(PLATFORM, event_id)
-        except Exception:
-            # Answering twice is better than never answering while Redis is down.
-            log.warning(
-                "dedupe check failed for Discord event %s; handling it", event_id, exc_info=True
-            )
-            return False
-
-    async def _track(self, work: Awaitable[Any]) -> None:
-        """Await ``work`` while counting it as in flight, so ``stop`` can let it finish."""
-        task = asyncio.current_task()
-        if task is not None:
-            self._inflight.add(task)
-        try:
-            await work
-        finally:
-            if task is not None:
-                self._inflight.discard(task)

@@ -6,6 +6,7 @@ import logging
 
 import discord
 
+from honeychat.core.choices import ChoiceCodec
 from honeychat.core.textsplit import split_text
 from honeychat.core.types import ChannelLimits, Reply, SentMessage
 
@@ -70,8 +71,10 @@ class DiscordChannel:
         forbidden: ForbiddenLog,
         *,
         reply_to: discord.Message | None = None,
+        codec: ChoiceCodec | None = None,
     ) -> None:
         self._target = target
+        self._codec = codec
         self._channel_id = channel_id
         self._forbidden = forbidden
         self._reply_to = reply_to
@@ -122,7 +125,7 @@ class DiscordChannel:
             sent = await self._send_one(
                 target,
                 chunk,
-                view=choices_view(reply.choices) if last else None,
+                view=choices_view(reply.choices, self._codec) if last else None,
                 reference=reference if index == 0 else None,
                 quiet=quiet,
             )

@@ -1,18 +1,24 @@
 """Rendering a Reply's choices as Discord buttons or a select menu, and reading clicks back.
 
-The components are stateless: each one's ``custom_id`` carries the command
-and value to run, so clicks work after a restart and nothing is kept in
-memory. The view is stopped before sending, which tells discord.py not to
+Each component's ``custom_id`` (or select option value) carries the core
+:class:`~honeychat.core.choices.ChoiceCodec`'s payload: ``command:value``, or
+``~digest`` for a pair too long for Discord's 100 characters, kept in Redis
+for 30 days, so clicks work after a restart and on every replica. The view is stopped before sending, which tells discord.py not to
 store it; clicks arrive through ``on_interaction`` and :func:`parse_custom_id`.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import discord
 
+from honeychat.core.choices import ChoiceCodec
 from honeychat.core.types import Choice
+
+if TYPE_CHECKING:
+    from honeychat.core.bot import Bot
 
 log = logging.getLogger(__name__)
 
@@ -24,19 +30,22 @@ MAX_OPTIONS = 25
 _ID_LIMIT = 100
 
 
-def _encode(choice: Choice) -> str:
-    return f"{choice.command}:{choice.value}"
+def discord_codec(bot: Bot | None = None) -> ChoiceCodec:
+    """The choice codec at Discord's limit (a custom id holds ``hc:`` and the payload)."""
+    return ChoiceCodec(_ID_LIMIT - len(PREFIX), bot)
 
 
-def choices_view(choices: tuple[Choice, ...]) -> discord.ui.View | None:
+_MEMORY_CODEC = discord_codec()
+
+
+def choices_view(
+    choices: tuple[Choice, ...], codec: ChoiceCodec | None = None
+) -> discord.ui.View | None:
     """A view with one button per choice, or a select menu for many; None without choices."""
-    usable = [c for c in choices if len(PREFIX + _encode(c)) <= _ID_LIMIT]
-    if len(usable) < len(choices):
-        log.warning(
-            "dropped %d choice(s) whose value is too long for Discord", len(choices) - len(usable)
-        )
+    usable = list(choices)
     if not usable:
         return None
+    _encode = (codec or _MEMORY_CODEC).encode
     view = discord.ui.View(timeout=None)
     if len(usable) <= MAX_BUTTONS:
         seen: set[str] = set()
@@ -65,13 +74,10 @@ def choices_view(choices: tuple[Choice, ...]) -> discord.ui.View | None:
     return view
 
 
-def parse_custom_id(custom_id: str, values: list[str] | None = None) -> tuple[str, str] | None:
-    """``(command, value)`` for a click on one of our components, else None."""
+def choice_payload(custom_id: str, values: list[str] | None = None) -> str | None:
+    """The codec payload of a click on one of our components, else None."""
     if custom_id == SELECT_ID:
-        encoded = values[0] if values else ""
-    elif custom_id.startswith(PREFIX):
-        encoded = custom_id[len(PREFIX) :]
-    else:
-        return None
-    command, sep, value = encoded.partition(":")
-    return (command, value) if sep and command else None
+        return values[0] if values else None
+    if custom_id.startswith(PREFIX):
+        return custom_id[len(PREFIX) :]
+    return None

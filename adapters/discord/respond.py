@@ -8,6 +8,7 @@ from collections.abc import Awaitable
 
 import discord
 
+from honeychat.core.choices import ChoiceCodec
 from honeychat.core.textsplit import split_text
 from honeychat.core.types import Reply
 
@@ -21,7 +22,11 @@ DEFER_AFTER = 2.0
 
 
 async def reply_when_ready(
-    interaction: discord.Interaction, pending: Awaitable[Reply], *, update: bool = False
+    interaction: discord.Interaction,
+    pending: Awaitable[Reply],
+    *,
+    update: bool = False,
+    codec: ChoiceCodec | None = None,
 ) -> None:
     """Await ``pending`` and answer with it, deferring first if it takes long.
 
@@ -37,16 +42,22 @@ async def reply_when_ready(
         except discord.HTTPException as error:
             log.warning("deferring interaction %s failed: %s", interaction.id, error)
     reply = await task
-    await respond(interaction, reply, update=update)
+    await respond(interaction, reply, update=update, codec=codec)
 
 
-async def respond(interaction: discord.Interaction, reply: Reply, *, update: bool = False) -> None:
+async def respond(
+    interaction: discord.Interaction,
+    reply: Reply,
+    *,
+    update: bool = False,
+    codec: ChoiceCodec | None = None,
+) -> None:
     """Send ``reply`` as the interaction's response, split at 2,000 characters.
 
     Choices become components on the last part. Errors are logged, never raised.
     """
     chunks = split_text(reply.text, DISCORD_LIMITS.max_text_length) or ["…"]
-    view = choices_view(reply.choices)
+    view = choices_view(reply.choices, codec)
     try:
         for index, chunk in enumerate(chunks):
             last = index == len(chunks) - 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
@@ -13,7 +12,7 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from honeychat.adapters.slack.blocks import CHOICE_ACTION_ID, decode_choice, render_reply
+from honeychat.adapters.slack.blocks import CHOICE_ACTION_ID, render_reply, slack_codec
 from honeychat.adapters.slack.channel import SlackChannel
 from honeychat.adapters.slack.commands import (
     SLASH_COMMAND,
@@ -30,6 +29,8 @@ from honeychat.adapters.slack.events import (
     is_direct_channel,
     is_person_message,
 )
+from honeychat.core.inflight import InflightTasks
+from honeychat.core.intake import EventIntake
 from honeychat.core.types import IncomingMessage, Reply
 
 if TYPE_CHECKING:
@@ -80,6 +81,9 @@ class SlackAdapter:
             "name": "honeychat",
             "signing_secret": settings.slack_signing_secret or "",
             "request_verification_enabled": not self.socket_mode,
+            # Acknowledge events only after the listener returns: the listener records the
+            # event in Redis first (EventIntake), so nothing acknowledged is lost in a crash.
+            "process_before_response": True,
         }
         if base_url:
             client = AsyncWebClient(token=settings.slack_bot_token, base_url=base_url)
@@ -92,13 +96,16 @@ class SlackAdapter:
         self._app_token = settings.slack_app_token
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.inflight = InflightTasks("slack")
+        self.codec = slack_codec(bot)
+        self.intake = EventIntake(bot, PLATFORM, self._handle_recorded, self.inflight)
         self._register()
 
     # Lifecycle
 
     async def start(self) -> None:
         """Connect over Socket Mode, or start listening for HTTP requests."""
+        await self.intake.start()
         if self.socket_mode:
             self._socket = AsyncSocketModeHandler(self.app, self._app_token, web_client=self.client)
             await self._socket.connect_async()
@@ -118,15 +125,13 @@ class SlackAdapter:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        for task in await self.drain(STOP_GRACE_SECONDS):
-            task.cancel()
+        await self.intake.stop()
+        await self.drain(STOP_GRACE_SECONDS)
 
-    async def drain(self, within: float) -> set[asyncio.Task[None]]:
-        """Wait up to ``within`` seconds for turns and commands in flight; return the unfinished."""
-        if not self._tasks:
-            return set()
-        _, pending = await asyncio.wait(set(self._tasks), timeout=within)
-        return pending
+    async def drain(self, within: float) -> int:
+        """Wait up to ``within`` s for turns and commands in flight; cancel the rest (returns
+        how many were cancelled)."""
+        return await self.inflight.drain(within)
 
     def web_app(self) -> web.Application:
         """An aiohttp application serving :data:`EVENTS_PATH`, to run alone or mount elsewhere."""
@@ -140,9 +145,7 @@ class SlackAdapter:
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run work after the ack, tracked so :meth:`stop` can wait for it."""
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.inflight.spawn(work)
 
     # Listeners (bolt injects arguments by name)
 
@@ -159,18 +162,8 @@ class SlackAdapter:
         channel = str(event.get("channel", ""))
         if not is_direct_channel(channel, event.get("channel_type")):
             return
-        if not is_person_message(event, context.bot_user_id):
-            return
-        message = incoming_message(event, body, context.bot_user_id, mentioned=False)
-        self._spawn(
-            self._turn(
-                message,
-                body,
-                SlackChannel(
-                    self.client, channel, thread_ts=event.get("thread_ts"), user=event.get("user")
-                ),
-            )
-        )
+        if is_person_message(event, context.bot_user_id):
+            await self._accept(body, context)
 
     async def _on_mention(
         self, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
@@ -179,29 +172,32 @@ class SlackAdapter:
         channel = str(event.get("channel", ""))
         if is_direct_channel(channel, event.get("channel_type")):
             return  # the message.im event of the same message is the turn
-        if not is_person_message(event, context.bot_user_id):
-            return
-        message = incoming_message(event, body, context.bot_user_id, mentioned=True)
-        thread_ts = event.get("thread_ts") or event.get("ts")
-        self._spawn(
-            self._turn(
-                message,
-                body,
-                SlackChannel(self.client, channel, thread_ts=thread_ts, user=event.get("user")),
-            )
+        if is_person_message(event, context.bot_user_id):
+            await self._accept(body, context)
+
+    async def _accept(self, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        """Dedupe a retried event, record it (EventIntake), then let bolt acknowledge."""
+        event_id = body.get("event_id")
+        payload = {"body": body, "bot_user_id": context.bot_user_id}
+        await self.bot.handle_event(
+            PLATFORM, str(event_id) if event_id else None, self.intake.submit(payload)
         )
 
-    async def _turn(
-        self, message: IncomingMessage, body: dict[str, Any], channel: SlackChannel
-    ) -> None:
-        event_id = body.get("event_id")
-        try:
-            if event_id and await self.bot.seen_before(PLATFORM, str(event_id)):
-                log.info("slack event %s already handled; retry ignored", event_id)
-                return
-            await self.bot.handle_message(message, channel)
-        except Exception:
-            log.exception("slack turn for event %s failed", event_id)
+    async def _handle_recorded(self, payload: dict[str, Any]) -> None:
+        """Answer one recorded message or app_mention event (on whichever process reads it)."""
+        body: dict[str, Any] = payload["body"]
+        event: dict[str, Any] = body["event"]
+        mentioned = event.get("type") == "app_mention"
+        message = incoming_message(event, body, payload.get("bot_user_id"), mentioned=mentioned)
+        thread_ts = event.get("thread_ts") or (event.get("ts") if mentioned else None)
+        channel = SlackChannel(
+            self.client,
+            str(event.get("channel", "")),
+            thread_ts=thread_ts,
+            user=event.get("user"),
+            codec=self.codec,
+        )
+        await self.bot.handle_message(message, channel)
 
     async def _on_command(
         self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
@@ -214,7 +210,7 @@ class SlackAdapter:
     async def _on_choice(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         """A pick in our select menu runs its command and replaces the menu message."""
         await ack()
-        decoded = decode_choice(selected_value(body, CHOICE_ACTION_ID) or "")
+        decoded = await self.codec.decode(selected_value(body, CHOICE_ACTION_ID) or "")
         if decoded is None:
             return
         name, value = decoded
@@ -248,7 +244,7 @@ class SlackAdapter:
             await respond(
                 response_type="ephemeral",
                 replace_original=True if from_choice else None,
-                **render_reply(reply),
+                **render_reply(reply, self.codec),
             )
         except Exception:
             log.exception("slack response for command %s not delivered", name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from honeychat.adapters.slack.mrkdwn import to_mrkdwn
+from honeychat.core.choices import ChoiceCodec
 from honeychat.core.types import Choice, Reply
 
 CHOICE_ACTION_ID = "honeychat_choice"
@@ -16,20 +17,15 @@ _OPTION_VALUE_LIMIT = 150
 _MAX_OPTIONS = 100
 
 
-def encode_choice(choice: Choice) -> str:
-    """Pack a choice into an option value: ``command:value`` (command names have no colon)."""
-    return f"{choice.command}:{choice.value}"
+def slack_codec(bot: Any = None) -> ChoiceCodec:
+    """The core choice codec at Slack's option-value limit (150 characters)."""
+    return ChoiceCodec(_OPTION_VALUE_LIMIT, bot)
 
 
-def decode_choice(value: str) -> tuple[str, str] | None:
-    """Inverse of :func:`encode_choice`; ``None`` when the value is not ours."""
-    command, sep, arg = value.partition(":")
-    if not sep or not command:
-        return None
-    return command, arg
+_MEMORY_CODEC = slack_codec()
 
 
-def render_reply(reply: Reply) -> dict[str, Any]:
+def render_reply(reply: Reply, codec: ChoiceCodec | None = None) -> dict[str, Any]:
     """Keyword arguments for ``chat.postMessage`` / ``respond``: ``text`` and maybe ``blocks``.
 
     ``text`` is always set (it is the notification and accessibility text);
@@ -37,7 +33,8 @@ def render_reply(reply: Reply) -> dict[str, Any]:
     """
     text = to_mrkdwn(reply.text)
     kwargs: dict[str, Any] = {"text": text}
-    options = [_option(c) for c in reply.choices if len(encode_choice(c)) <= _OPTION_VALUE_LIMIT]
+    encode = (codec or _MEMORY_CODEC).encode
+    options = [_option(c, encode(c)) for c in reply.choices]
     if options:
         kwargs["blocks"] = [
             {
@@ -60,10 +57,10 @@ def render_reply(reply: Reply) -> dict[str, Any]:
     return kwargs
 
 
-def _option(choice: Choice) -> dict[str, Any]:
+def _option(choice: Choice, value: str) -> dict[str, Any]:
     return {
         "text": {"type": "plain_text", "text": _cut(choice.label, _OPTION_TEXT_LIMIT) or "?"},
-        "value": encode_choice(choice),
+        "value": value,
     }
 
 

@@ -13,6 +13,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from honeychat.adapters.slack.blocks import render_reply
 from honeychat.adapters.slack.mrkdwn import to_mrkdwn
+from honeychat.core.choices import ChoiceCodec
 from honeychat.core.textsplit import split_text
 from honeychat.core.types import ChannelLimits, Reply, SentMessage
 
@@ -89,7 +90,9 @@ class SlackChannel:
         *,
         thread_ts: str | None = None,
         user: str | None = None,
+        codec: ChoiceCodec | None = None,
     ) -> None:
+        self.codec = codec
         self.api = SlackApiCaller(client)
         self.client = client
         self.channel = channel
@@ -117,7 +120,7 @@ class SlackChannel:
         return first or SentMessage(message_id="", chat_id=self.channel)
 
     async def _post(self, reply: Reply) -> SentMessage:
-        kwargs = render_reply(reply)
+        kwargs = render_reply(reply, self.codec)
         if self.thread_ts:
             kwargs["thread_ts"] = self.thread_ts
         if reply.ephemeral and self.user:

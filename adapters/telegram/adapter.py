@@ -1,11 +1,12 @@
 """The Telegram adapter: aiogram 3 in long polling (default) or webhook mode.
 
-Every update goes through :meth:`TelegramAdapter.submit`: it is deduplicated
-with ``bot.seen_before`` (so a redelivered update after a restart or a webhook
-retry is answered once), then routed by an aiogram ``Dispatcher`` to the
-message, button and membership handlers below, which translate and call the
-core. Handling runs in tracked tasks, one chat at a time in arrival order, so
-:meth:`TelegramAdapter.stop` can let in-flight replies finish.
+Every update goes through :meth:`TelegramAdapter.submit`: the core's
+``bot.handle_event`` deduplicates it (so a redelivered update after a restart
+or a webhook retry is answered once), then an aiogram ``Dispatcher`` routes it
+to the message, button and membership handlers below, which translate and call
+the core. Handling runs in the core's :class:`~honeychat.core.inflight.InflightTasks`,
+one chat at a time in arrival order, so :meth:`TelegramAdapter.stop` can let
+in-flight replies finish.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import logging
 import re
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot as AiogramBot
 from aiogram import Dispatcher
@@ -30,6 +31,8 @@ from honeychat.adapters.telegram.polling import Poller
 from honeychat.adapters.telegram.retry import RetryMiddleware
 from honeychat.adapters.telegram.updates import PLATFORM, to_incoming
 from honeychat.adapters.telegram.webhook import WebhookServer, is_valid_secret
+from honeychat.core.inflight import InflightTasks
+from honeychat.core.intake import EventIntake
 from honeychat.core.types import IncomingMessage, Reply
 
 if TYPE_CHECKING:
@@ -78,13 +81,14 @@ class TelegramAdapter:
         self.dispatcher.message.register(self._on_message)
         self.dispatcher.callback_query.register(self._on_callback)
         self.dispatcher.my_chat_member.register(self._on_membership)
-        self.codec = ChoiceCodec()
+        self.codec = ChoiceCodec(bot)
         self.blocked = BlockedChats()
         self.me: User | None = None
         self.poller: Poller | None = None
         self.webhook: WebhookServer | None = None
         self._webhook_port = webhook_port
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.inflight = InflightTasks("telegram")
+        self.intake = EventIntake(bot, PLATFORM, self._handle_recorded, self.inflight)
         self._chat_locks: dict[int, _ChatLock] = {}
 
     # Lifecycle
@@ -125,10 +129,11 @@ class TelegramAdapter:
                 log.info(
                     "telegram: no TELEGRAM_WEBHOOK_SECRET set; using a random one for this run"
                 )
+            await self.intake.start()
             self.webhook = WebhookServer(
                 self.tg,
                 self.dispatcher,
-                self.submit,
+                self.accept,
                 url=settings.telegram_webhook_url,
                 secret=secret,
                 host=settings.telegram_webhook_host,
@@ -149,6 +154,7 @@ class TelegramAdapter:
             await self.poller.stop()
         if self.webhook is not None:
             await self.webhook.stop()
+        await self.intake.stop()
         await self.drain(self.shutdown_timeout)
         if self.poller is not None:
             await self.poller.commit()
@@ -159,44 +165,41 @@ class TelegramAdapter:
 
     async def drain(self, grace: float) -> None:
         """Wait up to ``grace`` s for in-flight updates; cancel what is left after that."""
-        pending = set(self._tasks)
-        if not pending:
-            return
-        _, late = await asyncio.wait(pending, timeout=grace)
-        for task in late:
-            log.warning("telegram: a reply did not finish within %ss of shutdown", grace)
-            task.cancel()
-        if late:
-            await asyncio.wait(late, timeout=5)
+        await self.inflight.drain(grace)
 
     @property
     def in_flight(self) -> int:
         """Updates received and not yet fully handled."""
-        return len(self._tasks)
+        return len(self.inflight)
 
     # Receiving
 
     def submit(self, update: Update) -> None:
         """Handle ``update`` in the background (tracked, so shutdown can wait for it)."""
-        task = asyncio.create_task(
-            self._process(update), name=f"telegram-update-{update.update_id}"
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.inflight.spawn(self._process(update), name=f"telegram-update-{update.update_id}")
 
-    async def _process(self, update: Update) -> None:
+    async def accept(self, update: Update, raw: dict[str, Any]) -> None:
+        """Webhook mode: dedupe, then record the update in Redis; the caller acknowledges after."""
+        await self.bot.handle_event(PLATFORM, str(update.update_id), self.intake.submit(raw))
+
+    async def _handle_recorded(self, raw: dict[str, Any]) -> None:
+        """Handle an update recorded by :meth:`accept` (on whichever replica reads it)."""
+        update = Update.model_validate(raw, context={"bot": self.tg})
+        await self._process(update, claimed=True)
+
+    async def _process(self, update: Update, *, claimed: bool = False) -> None:
         # The chat's lock is taken first, so a chat's updates run strictly in arrival order
         # (tasks start in creation order and asyncio.Lock wakes waiters first-come first-served).
         try:
             chat_id = _chat_of(update)
             if chat_id is None:
-                await self._dispatch(update)
+                await self._dispatch(update, claimed)
                 return
             entry = self._chat_locks.setdefault(chat_id, _ChatLock())
             entry.users += 1
             try:
                 async with entry.lock:
-                    await self._dispatch(update)
+                    await self._dispatch(update, claimed)
             finally:
                 entry.users -= 1
                 if entry.users == 0:
@@ -204,11 +207,13 @@ class TelegramAdapter:
         except Exception:
             log.exception("telegram: update %s could not be handled", update.update_id)
 
-    async def _dispatch(self, update: Update) -> None:
-        if await self.bot.seen_before(PLATFORM, str(update.update_id)):
-            log.info("telegram: update %s was already handled; skipped", update.update_id)
+    async def _dispatch(self, update: Update, claimed: bool) -> None:
+        if claimed:  # deduplicated when it was accepted
+            await self.dispatcher.feed_update(self.tg, update)
             return
-        await self.dispatcher.feed_update(self.tg, update)
+        await self.bot.handle_event(
+            PLATFORM, str(update.update_id), self.dispatcher.feed_update(self.tg, update)
+        )
 
     async def _on_message(self, message: Message) -> None:
         if self.me is None:
@@ -225,7 +230,7 @@ class TelegramAdapter:
         await self.bot.handle_message(incoming, channel)
 
     async def _on_callback(self, query: CallbackQuery) -> None:
-        picked = self.codec.decode(query.data or "")
+        picked = await self.codec.decode(query.data or "")
         source = query.message
         refusal = None if picked else _EXPIRED_BUTTON
         if picked and isinstance(source, Message) and not _owns_buttons(source, query.from_user):

@@ -3,14 +3,17 @@
 Every request must carry the secret set with ``setWebhook`` in
 ``X-Telegram-Bot-Api-Secret-Token``: a wrong or missing one gets 401 and is
 not processed. A body that is not a valid update gets 400 and is logged.
-Valid updates are acknowledged at once (200) and handled in the background,
-so Telegram never waits on the LLM.
+A valid update is recorded in Redis (the core's ``EventIntake``) and then
+acknowledged (200); it is handled in the background by whichever replica
+reads it, so Telegram never waits on the LLM and a replica dying mid-turn
+does not lose it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiogram import Bot as AiogramBot
@@ -37,13 +40,13 @@ class CheckedRequestHandler(SimpleRequestHandler):
         tg: AiogramBot,
         *,
         secret_token: str,
-        submit: Callable[[Update], None],
+        accept: Callable[[Update, dict[str, Any]], Awaitable[None]],
     ) -> None:
         super().__init__(dispatcher, tg, handle_in_background=True, secret_token=secret_token)
-        self.submit = submit
+        self.accept = accept
 
     async def handle(self, request: web.Request) -> web.Response:
-        """Check the secret, read the update, hand it over, acknowledge."""
+        """Check the secret, read the update, record it (``accept``), then acknowledge."""
         if not self.verify_secret(request.headers.get(SECRET_HEADER, ""), self.bot):
             log.warning(
                 "telegram webhook: request without the right secret from %s", request.remote
@@ -55,7 +58,7 @@ class CheckedRequestHandler(SimpleRequestHandler):
         except (ValueError, ValidationError) as exc:
             log.warning("telegram webhook: malformed update refused: %.300s", exc)
             return web.Response(status=400, text="Bad Request: not a Telegram update")
-        self.submit(update)
+        await self.accept(update, data)
         return web.json_response({})
 
 
@@ -66,7 +69,7 @@ class WebhookServer:
         self,
         tg: AiogramBot,
         dispatcher: Dispatcher,
-        submit: Callable[[Update], None],
+        accept: Callable[[Update, dict[str, Any]], Awaitable[None]],
         *,
         url: str,
         secret: str,
@@ -79,7 +82,7 @@ class WebhookServer:
         self.host = host
         self.port = port
         self.path = urlsplit(url).path or DEFAULT_PATH
-        self.handler = CheckedRequestHandler(dispatcher, tg, secret_token=secret, submit=submit)
+        self.handler = CheckedRequestHandler(dispatcher, tg, secret_token=secret, accept=accept)
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
