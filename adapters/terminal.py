@@ -99,20 +99,25 @@ def history_path(data_dir: Path, user: str) -> Path:
     return data_dir / "terminal" / f"history-{safe}"
 
 
+def forget_history(data_dir: Path, user: str) -> None:
+    """Erase ``user``'s input history (part of forgetting their terminal conversation)."""
+    history_path(data_dir, user).unlink(missing_ok=True)
+
+
 class _ForgetHistory:
     """Erases the user's input history when their terminal conversation is cleared.
 
     The history holds what the user typed, so ``/forget`` must erase it too.
     """
 
-    def __init__(self, path: Path, user: str) -> None:
-        self.path = path
+    def __init__(self, data_dir: Path, user: str) -> None:
+        self.data_dir = data_dir
         self.user = user
 
     @hookimpl
     def honeychat_conversation_cleared(self, conversation: ConversationKey, bot: Bot) -> None:
         if conversation.platform == PLATFORM and conversation.user_id == self.user:
-            self.path.unlink(missing_ok=True)
+            forget_history(self.data_dir, self.user)
 
 
 async def _read_line(stream: TextIO) -> str | None:
@@ -143,10 +148,13 @@ async def run_chat(
     *,
     user: str,
     character: str | None = None,
-    stdin: TextIO = sys.stdin,
-    stdout: TextIO = sys.stdout,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
 ) -> int:
-    """Chat in the terminal until end of input or ``/quit``. Returns an exit code."""
+    """Chat in the terminal (default: ``sys.stdin``/``sys.stdout``) until end of input or
+    ``/quit``. Returns an exit code."""
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
     interactive = stdin.isatty() and stdout.isatty()
     # Piped: stdout carries only the replies, so notices go to stderr.
     if character and not await _choose_character(
@@ -185,7 +193,7 @@ async def _interactive(bot: Bot, user: str, stdout: TextIO) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600, exist_ok=True)
     if not bot.plugins.pm.has_plugin("terminal-history"):
-        bot.plugins.register(_ForgetHistory(path, user), "terminal-history")
+        bot.plugins.register(_ForgetHistory(bot.settings.data_dir, user), "terminal-history")
     session: PromptSession[str] = PromptSession(history=FileHistory(str(path)))
     channel = TerminalChannel(stdout, interactive=True)
     current = await bot.current_character(PLATFORM, user)
