@@ -560,15 +560,16 @@ async def test_minilm_vectors_have_384_dimensions(minilm: LazyEmbeddingFunction)
     assert await within(embed(minilm, [])) == []
 
 
-def test_minilm_loads_without_any_network_connection(tmp_path: Path) -> None:
-    """In a fresh interpreter, refuse every non-local socket connection and load the model.
+def test_minilm_loads_without_any_network_connection_or_pytorch(tmp_path: Path) -> None:
+    """In a fresh interpreter, refuse every non-local socket connection and every import of
+    PyTorch and the export's packages, and load the model: what the final image does.
 
     It loads the model the test run prepared (HONEYCHAT_CACHE_DIR); that preparing
     needs no network either is tested in test_embeddings_onnx.py.
     """
     script = textwrap.dedent(
         """
-        import json, socket
+        import importlib.abc, json, socket, sys
         attempts = []
         real_connect = socket.socket.connect
         def guarded(self, address):
@@ -577,6 +578,14 @@ def test_minilm_loads_without_any_network_connection(tmp_path: Path) -> None:
                 raise OSError("network disabled by the test")
             return real_connect(self, address)
         socket.socket.connect = guarded
+
+        class NoExportPackages(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {"torch", "sentence_transformers", "transformers", "onnx"}:
+                    attempts.append(name)
+                    raise ImportError(f"{name} is not installed in the final image")
+                return None
+        sys.meta_path.insert(0, NoExportPackages())
 
         from honeychat.core.memory.embeddings import make_embedding_function
         from honeychat.core.settings import Settings
