@@ -125,7 +125,11 @@ def assert_left_on_a_clean_line(term: Terminal) -> None:
     assert term.lines()[term.screen.cursor.y] == ""
 
 
-def test_editing_history_help_forget_and_leaving(tmp_path: Path, llm: FakeLLM) -> None:
+def test_three_sessions_of_a_user_at_a_terminal(tmp_path: Path, llm: FakeLLM) -> None:
+    """One user's three runs of `honeychat chat` (each run costs a process start, so the
+    checks share them): editing and leaving; choosing a character, history, /forget and
+    Ctrl-C; then the character kept and a long multi-line paste."""
+    # 1. Plain `honeychat chat`: the default character, Luna.
     term = Terminal(tmp_path, llm)
     assert any(line.startswith("Luna: ") for line in term.lines())  # the greeting
     # Arrow keys edit the line: "helo", Left, Left, "l" -> "hello".
@@ -145,13 +149,15 @@ def test_editing_history_help_forget_and_leaving(tmp_path: Path, llm: FakeLLM) -
     assert_left_on_a_clean_line(term)
     assert user_texts(llm) == ["hello", "hello again"]
     assert not any("^[" in line for line in term.lines())
-
-    # The history outlives the process: Up, Up in a new run recalls the line before /help.
     history = tmp_path / "terminal" / "history-tester"
     assert "hello again" in history.read_text()
-    term = Terminal(tmp_path, llm)
+
+    # 2. `--character marcus`: it says Marcus becomes the default.
+    term = Terminal(tmp_path, llm, "--character", "marcus")
+    assert any("Marcus is now your character" in line for line in term.lines())
+    # The history outlives the process: Up, Up recalls the line before /help.
     term.child.send(UP + UP + "\r")
-    term.wait_for("Luna: I hear you: hello again")
+    term.wait_for("Marcus: I hear you: hello again")
     term.wait_for_prompt()
     assert user_texts(llm)[-1] == "hello again"
     # /forget erases what was typed too.
@@ -166,35 +172,18 @@ def test_editing_history_help_forget_and_leaving(tmp_path: Path, llm: FakeLLM) -
     assert_left_on_a_clean_line(term)
     assert not any("half a thought" in text for text in user_texts(llm))
 
-
-def test_a_long_multi_line_paste_is_one_message_cut_with_a_notice(
-    tmp_path: Path, llm: FakeLLM
-) -> None:
+    # 3. Plain `honeychat chat` again: Marcus, without a word about it; a long paste.
     lines = [f"line {i:04d} " + "x" * 90 for i in range(200)]
     pasted = "\n".join(lines)
-    assert len(pasted) > 20_000
+    assert len(pasted) > 20_000  # far beyond a terminal's 4095-character line limit
+    llm.requests.clear()
     term = Terminal(tmp_path, llm, MAX_MESSAGE_CHARS="12000")
+    assert not any("now your character" in line for line in term.lines())
     term.child.send(PASTE_START + pasted + PASTE_END)
     term.child.send("\r")
+    term.wait_for("Marcus: I hear you: line 0000")
     term.wait_for("I only read the first 12000 characters")
     term.wait_for_prompt()
     term.child.sendcontrol("d")
     assert term.finish() == 0
-    # One message, every line, far beyond a terminal's 4095-character line limit.
-    assert user_texts(llm) == [pasted[:12000]]
-
-
-def test_choosing_a_character_says_it_becomes_the_default(tmp_path: Path, llm: FakeLLM) -> None:
-    term = Terminal(tmp_path, llm, "--character", "marcus")
-    term.wait_for("Marcus is now your character")
-    term.child.sendcontrol("d")
-    term.finish()
-
-    # The next plain run talks to Marcus, and says nothing: nothing changed.
-    term = Terminal(tmp_path, llm)
-    assert not any("now your character" in line for line in term.lines())
-    term.child.send("hi\r")
-    term.wait_for("Marcus: I hear you: hi")
-    term.wait_for_prompt()
-    term.child.sendcontrol("d")
-    term.finish()
+    assert user_texts(llm) == [pasted[:12000]]  # one message, every line up to the limit
