@@ -101,14 +101,17 @@ def test_stale_prepared_models_are_removed(tmp_path: Path) -> None:
     current = make(f"{PREFIX}.aaaaaaaaaaaaaaaa.onnx", 2 * STALE_AFTER)
     recent_other = make(f"{PREFIX}.bbbbbbbbbbbbbbbb.onnx", 3600)
     old_other = make(f"{PREFIX}.cccccccccccccccc.onnx", STALE_AFTER + 60)
-    old_naming = make(f"{PREFIX}-e5f7503752f1f76d.onnx", 60)  # one per virtualenv, by mtime
+    # The old naming, one file per virtualenv: its writers never refresh it.
+    old_naming_in_use = make(f"{PREFIX}-e5f7503752f1f76d.onnx", 60)
+    old_naming = make(f"{PREFIX}-0123456789abcdef.onnx", STALE_AFTER + 60)
     crashed_export = make(f"{PREFIX}.dddddddddddddddd.onnx.x1y2.tmp", 2 * 3600)
     running_export = make(f"{PREFIX}.eeeeeeeeeeeeeeee.onnx.x3y4.tmp", 10)
     unrelated = make("notes.txt", 10 * STALE_AFTER)
 
     removed = remove_stale(tmp_path, keep=current, prefix=PREFIX, now=now)
     assert sorted(removed) == sorted([old_other, old_naming, crashed_export])
-    assert all(p.exists() for p in (current, recent_other, running_export, unrelated))
+    kept = (current, recent_other, old_naming_in_use, running_export, unrelated)
+    assert all(p.exists() for p in kept)
 
 
 def test_the_test_run_never_writes_to_the_users_cache() -> None:

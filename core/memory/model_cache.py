@@ -5,8 +5,10 @@ by a hash of what defines it: the weights' and config's contents and the
 export recipe's version. Identical models therefore share one file whatever
 virtualenv, reinstall or image they come from. Each use refreshes the file's
 modification time; other prepared models unused for :data:`STALE_AFTER` are
-removed, and so are files of the old naming (keyed by install time, one per
-virtualenv) and temporary files left by an interrupted export.
+removed, among them the files of the old naming (one per virtualenv, keyed by
+install time; the versions that wrote them do not refresh them, so they go 30
+days after they were written), and so are temporary files left by an
+interrupted export.
 
 The cache directory is ``$HONEYCHAT_CACHE_DIR`` when set, else
 ``$XDG_CACHE_HOME/honeychat``, else ``~/.cache/honeychat``.
@@ -19,7 +21,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import re
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 STALE_AFTER = 30 * 24 * 3600.0
 """Seconds after its last use when another prepared model is removed."""
 _TMP_STALE_AFTER = 3600.0
-_OLD_NAMING = re.compile(r"^all-MiniLM-L6-v2-[0-9a-f]{16}\.onnx$")
 
 
 def default_cache_dir() -> Path:
@@ -93,12 +93,7 @@ def remove_stale(
             age = now - path.stat().st_mtime
         except OSError:
             continue
-        stale = (
-            _OLD_NAMING.match(path.name) is not None
-            or (path.suffix == ".tmp" and age > _TMP_STALE_AFTER)
-            or (path.suffix != ".tmp" and age > STALE_AFTER)
-        )
-        if stale:
+        if age > (_TMP_STALE_AFTER if path.suffix == ".tmp" else STALE_AFTER):
             with contextlib.suppress(OSError):
                 path.unlink()
                 removed.append(path)
