@@ -1,31 +1,51 @@
 """The terminal: ``honeychat chat``.
 
-Interactive on a TTY (streamed replies, a prompt, the character's greeting);
-with piped input it reads one message per line and writes each reply to
-stdout, then exits at the end of input once pending summaries are written.
+Interactive on a TTY: a prompt_toolkit prompt (line editing, history kept
+under the data directory, bracketed multi-line paste, Ctrl-C / Ctrl-D to
+leave), the character's greeting, and streamed replies with the speaker's
+name. With piped input it reads one message per line and writes each reply
+to stdout, then exits at the end of input once pending summaries are written.
 Choices (buttons elsewhere) are shown as the command to type.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
 
+from honeychat import hookimpl
 from honeychat.core.bot import Bot
-from honeychat.core.types import ChannelLimits, IncomingMessage, Reply, SentMessage
+from honeychat.core.types import (
+    ChannelLimits,
+    ConversationKey,
+    IncomingMessage,
+    Reply,
+    SentMessage,
+)
 
 PLATFORM = "terminal"
 _QUIT = {"/quit", "/exit", "/bye"}
+PROMPT = "you> "
+HELP_EXTRA = "/quit - Leave the chat (Ctrl-D or Ctrl-C work too)"
 
 
 @dataclass
 class TerminalChannel:
-    """Prints replies; streams by printing the new part of each edit."""
+    """Prints replies; streams by printing the new part of each edit.
+
+    ``label`` (the speaker's name) starts each reply when set: the
+    interactive chat sets it, piped output stays bare text.
+    """
 
     out: TextIO
     interactive: bool
+    label: str = ""
     limits: ChannelLimits = field(init=False)
     _printed: str = ""
     _count: int = 0
@@ -44,6 +64,8 @@ class TerminalChannel:
         self._end_line()
         self._count += 1
         self._printed = reply.text
+        if self.label:
+            self.out.write(f"{self.label}: ")
         self.out.write(reply.text)
         for choice in reply.choices:
             self.out.write(f"\n  {choice.label}: /{choice.command} {choice.value}")
@@ -71,9 +93,54 @@ class TerminalChannel:
         self.out.flush()
 
 
+def history_path(data_dir: Path, user: str) -> Path:
+    """Where the interactive chat keeps ``user``'s input history (one file per user)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in user) or "_"
+    return data_dir / "terminal" / f"history-{safe}"
+
+
+def forget_history(data_dir: Path, user: str) -> None:
+    """Erase ``user``'s input history (part of forgetting their terminal conversation)."""
+    history_path(data_dir, user).unlink(missing_ok=True)
+
+
+class _ForgetHistory:
+    """Erases the user's input history when their terminal conversation is cleared.
+
+    The history holds what the user typed, so ``/forget`` must erase it too.
+    """
+
+    def __init__(self, data_dir: Path, user: str) -> None:
+        self.data_dir = data_dir
+        self.user = user
+
+    @hookimpl
+    def honeychat_conversation_cleared(self, conversation: ConversationKey, bot: Bot) -> None:
+        if conversation.platform == PLATFORM and conversation.user_id == self.user:
+            forget_history(self.data_dir, self.user)
+
+
 async def _read_line(stream: TextIO) -> str | None:
     line = await asyncio.to_thread(stream.readline)
     return line if line else None
+
+
+async def _choose_character(bot: Bot, user: str, character: str, notices: TextIO) -> bool:
+    """Make ``character`` the user's character; say so when it changes the default."""
+    before = await bot.current_character(PLATFORM, user)
+    try:
+        chosen = await bot.set_character(PLATFORM, user, character)
+    except KeyError:
+        known = ", ".join(c.id for c in bot.characters.all())
+        print(f"No character '{character}'. Available: {known}.", file=sys.stderr)
+        return False
+    if chosen.id != before.id:
+        notices.write(
+            f"{chosen.name} is now your character: a plain `honeychat chat` talks to "
+            f"{chosen.name} from now on (was {before.name}; change with --character or /character).\n"
+        )
+        notices.flush()
+    return True
 
 
 async def run_chat(
@@ -81,28 +148,23 @@ async def run_chat(
     *,
     user: str,
     character: str | None = None,
-    stdin: TextIO = sys.stdin,
-    stdout: TextIO = sys.stdout,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
 ) -> int:
-    """Chat in the terminal until end of input or ``/quit``. Returns an exit code."""
+    """Chat in the terminal (default: ``sys.stdin``/``sys.stdout``) until end of input or
+    ``/quit``. Returns an exit code."""
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
     interactive = stdin.isatty() and stdout.isatty()
-    channel = TerminalChannel(stdout, interactive)
-    if character:
-        try:
-            await bot.set_character(PLATFORM, user, character)
-        except KeyError:
-            known = ", ".join(c.id for c in bot.characters.all())
-            print(f"No character '{character}'. Available: {known}.", file=sys.stderr)
-            return 2
-    current = await bot.current_character(PLATFORM, user)
+    # Piped: stdout carries only the replies, so notices go to stderr.
+    if character and not await _choose_character(
+        bot, user, character, stdout if interactive else sys.stderr
+    ):
+        return 2
     if interactive:
-        stdout.write(
-            f"{current.name}: {current.greeting.strip()}\n(Type /help for commands, /quit to leave.)\n"
-        )
+        return await _interactive(bot, user, stdout)
+    channel = TerminalChannel(stdout, interactive=False)
     while True:
-        if interactive:
-            stdout.write("\nyou> ")
-            stdout.flush()
         line = await _read_line(stdin)
         if line is None:
             break
@@ -111,9 +173,74 @@ async def run_chat(
             break
         if not text.strip():
             continue
-        message = IncomingMessage(
-            platform=PLATFORM, user_id=user, chat_id=user, text=text, is_direct=True
-        )
-        await bot.handle_message(message, channel)
-        channel.end_reply()
+        await _send(bot, user, text, channel)
     return 0
+
+
+async def _send(bot: Bot, user: str, text: str, channel: TerminalChannel) -> None:
+    message = IncomingMessage(
+        platform=PLATFORM, user_id=user, chat_id=user, text=text, is_direct=True
+    )
+    await bot.handle_message(message, channel)
+    channel.end_reply()
+
+
+async def _interactive(bot: Bot, user: str, stdout: TextIO) -> int:
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import FileHistory
+
+    path = history_path(bot.settings.data_dir, user)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    if not bot.plugins.pm.has_plugin("terminal-history"):
+        bot.plugins.register(_ForgetHistory(bot.settings.data_dir, user), "terminal-history")
+    session: PromptSession[str] = PromptSession(history=FileHistory(str(path)))
+    channel = TerminalChannel(stdout, interactive=True)
+    current = await bot.current_character(PLATFORM, user)
+    stdout.write(
+        f"{current.name}: {current.greeting.strip()}\n(Type /help for commands, /quit to leave.)\n"
+    )
+    while True:
+        stdout.write("\n")
+        stdout.flush()
+        try:
+            with _output_above_prompt():
+                text = await session.prompt_async(PROMPT)
+        except (EOFError, KeyboardInterrupt):  # Ctrl-D on an empty line, Ctrl-C
+            stdout.write("\n")
+            stdout.flush()
+            return 0
+        if text.strip().lower() in _QUIT:
+            return 0
+        if not text.strip():
+            continue
+        channel.label = (await bot.current_character(PLATFORM, user)).name
+        try:
+            await _send(bot, user, text, channel)
+        except asyncio.CancelledError:  # Ctrl-C while a reply streams: end its line first
+            stdout.write("\n")
+            stdout.flush()
+            raise
+        if text.strip().lower() == "/help":
+            stdout.write(HELP_EXTRA + "\n")
+            stdout.flush()
+
+
+@contextlib.contextmanager
+def _output_above_prompt() -> Iterator[None]:
+    """While the prompt is shown, print anything else (log lines) above it, not through it."""
+    from prompt_toolkit.patch_stdout import patch_stdout
+
+    with patch_stdout(raw=True):
+        handlers = [
+            h
+            for h in logging.getLogger().handlers
+            if type(h) is logging.StreamHandler and h.stream in (sys.__stderr__, sys.__stdout__)
+        ]
+        previous = [h.setStream(sys.stderr) for h in handlers]
+        try:
+            yield
+        finally:
+            for handler, stream in zip(handlers, previous, strict=True):
+                if stream is not None:
+                    handler.setStream(stream)

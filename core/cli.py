@@ -93,17 +93,21 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run_adapters(settings))
 
 
-def _conversation(settings: Settings, args: argparse.Namespace) -> Any:
-    from honeychat.core.types import ConversationKey
-
-    return ConversationKey(args.platform, args.user, args.character or settings.default_character)
-
-
 def cmd_memory(settings: Settings, args: argparse.Namespace) -> int:
     setup_logging(settings, console_level=logging.ERROR)
-    conversation = _conversation(settings, args)
 
     async def work(bot: Any) -> int:
+        from honeychat.core.types import ConversationKey
+
+        # Without --character: the one this user talks to now (as `honeychat chat` would).
+        current = await bot.current_character(args.platform, args.user)
+        conversation = ConversationKey(args.platform, args.user, args.character or current.id)
+        data = await bot.plugins.first(
+            "honeychat_export_memory", conversation=conversation, bot=bot
+        )
+        problem = _unknown_target(bot, args, data)
+        if problem:
+            return _fail(problem, 2)
         if args.action == "search":
             if not args.query.strip():
                 return _fail("search needs a non-empty query", 2)
@@ -125,11 +129,12 @@ def cmd_memory(settings: Settings, args: argparse.Namespace) -> int:
             from honeychat.plugins.commands import clear_conversation
 
             await clear_conversation(bot, conversation)
+            if conversation.platform == "terminal":
+                from honeychat.adapters.terminal import forget_history
+
+                forget_history(settings.data_dir, args.user)
             print(f"Cleared {conversation.id}.")
             return 0
-        data = await bot.plugins.first(
-            "honeychat_export_memory", conversation=conversation, bot=bot
-        )
         if args.action == "export":
             print(json.dumps(data, indent=2, ensure_ascii=False))
             return 0
@@ -139,14 +144,47 @@ def cmd_memory(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_bot(settings, work))
 
 
+BUILTIN_PLATFORMS = ("terminal", "telegram", "discord", "slack")
+
+
+def _unknown_target(bot: Any, args: argparse.Namespace, data: dict[str, Any] | None) -> str | None:
+    """Why ``--character`` / ``--platform`` name no conversation, or None if they may."""
+    if args.character and bot.characters.get(args.character) is None:
+        known = ", ".join(c.id for c in bot.characters.all())
+        return f"no character '{args.character}'. Available: {known}."
+    stored = data and (data.get("last_seq") or data.get("summaries") or data.get("recent"))
+    if (
+        args.platform not in BUILTIN_PLATFORMS
+        and not stored
+        and not (data or {}).get("unavailable")
+    ):
+        return (
+            f"nothing stored for platform '{args.platform}' (built-in platforms: "
+            f"{', '.join(BUILTIN_PLATFORMS)}; a plugin's adapter may add others)."
+        )
+    return None
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
 def _print_memory(data: dict[str, Any]) -> None:
-    print(
-        f"Conversation {data.get('conversation')}: {data.get('last_seq', 0)} messages, "
-        f"summarized through {data.get('summarized_through', 0)}"
+    summaries, recent = data.get("summaries", []), data.get("recent", [])
+    header = (
+        f"Conversation {data.get('conversation')}: {_plural(len(summaries), 'summary', 'summaries')}"
+        f" and {_plural(len(recent), 'recent message', 'recent messages')}"
     )
-    for item in data.get("summaries", []):
+    if data.get("last_seq"):
+        # Sequence numbers keep counting after a clear, so they are not a count of what is held.
+        header += (
+            f" (messages numbered up to #{data['last_seq']}, "
+            f"summarized through #{data.get('summarized_through', 0)})"
+        )
+    print(header)
+    for item in summaries:
         print(f"  summary {item['first_seq']}-{item['last_seq']}: {item['text']}")
-    for message in data.get("recent", []):
+    for message in recent:
         text = " ".join(message["text"].split())
         shown = text if len(text) <= 200 else text[:199] + "…"
         print(

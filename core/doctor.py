@@ -53,14 +53,36 @@ async def check_redis(settings: Settings) -> Check:
         return Check(
             "redis",
             False,
-            f"{where}: {exc}. Check REDIS_URL, or unset it to use the embedded server.",
+            f"{where}: {_sentence(exc)} Check REDIS_URL, or unset it to use the embedded server.",
         )
     return Check("redis", True, f"{where} answers")
 
 
+def _sentence(exc: BaseException) -> str:
+    """An error as one sentence ending with exactly one period."""
+    text = str(exc).strip() or type(exc).__name__
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+async def check_embeddings(settings: Settings) -> Check:
+    from honeychat.core.memory.embeddings import BACKENDS
+
+    backend = settings.embedding_backend.strip().lower()
+    if backend not in BACKENDS:
+        return Check(
+            "embeddings",
+            False,
+            f"EMBEDDING_BACKEND={settings.embedding_backend!r} is not one of {', '.join(BACKENDS)}.",
+        )
+    return Check("embeddings", True, f"{backend} backend")
+
+
 async def check_chroma(settings: Settings) -> Check:
     from honeychat.core.memory.cold import open_cold_store
+    from honeychat.core.memory.embeddings import BACKENDS
 
+    if settings.embedding_backend.strip().lower() not in BACKENDS:
+        return Check("chroma", False, "not checked: fix EMBEDDING_BACKEND first (see above).")
     where = settings.chroma_url or f"embedded under {settings.data_dir / 'chroma'}"
     try:
         store = open_cold_store(settings)
@@ -72,7 +94,7 @@ async def check_chroma(settings: Settings) -> Check:
         return Check(
             "chroma",
             False,
-            f"{where}: {exc}. Check CHROMA_URL, or unset it to use embedded Chroma.",
+            f"{where}: {_sentence(exc)} Check CHROMA_URL, or unset it to use embedded Chroma.",
         )
     return Check("chroma", True, f"{where} reachable")
 
@@ -99,6 +121,7 @@ async def run_doctor(settings: Settings) -> int:
     checks = [
         await check_characters(settings),
         await check_redis(settings),
+        await check_embeddings(settings),
         await check_chroma(settings),
         await check_llm(settings),
     ]

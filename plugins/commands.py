@@ -105,13 +105,18 @@ async def memory(call: CommandCall) -> Reply:
     for item in summaries[-3:]:
         lines.append(f"- {_shorten(item['text'], 300)}")
     lines.append(
-        f"({len(summaries)} memories of earlier chats, and the last {len(recent)} messages word for word.)"
+        f"({_count(len(summaries), 'memory', 'memories')} of earlier chats, "
+        f"and the last {_count(len(recent), 'message', 'messages')} word for word.)"
     )
     if data.get("unavailable"):
         lines.append(
             "Part of my memory is unreachable right now: " + ", ".join(data["unavailable"]) + "."
         )
     return Reply("\n".join(lines), ephemeral=True)
+
+
+def _count(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
 
 
 def _shorten(text: str, limit: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -12,6 +13,27 @@ import redis.asyncio
 
 from honeychat.core.memory.hot import RedisHotStore
 from honeychat.core.memory.redis_server import EmbeddedRedis
+
+# ---------------------------------------------------------------------------
+# The embedding model cache
+#
+# Prepared models (the one-time ONNX export) go to a cache of the test run's
+# own, never the user's ~/.cache/honeychat: pytest's cache directory in the
+# checkout (.pytest_cache, kept between runs, so a clone exports once), or a
+# temporary directory when the cache provider is off. Set in the environment,
+# so the CLI subprocesses the tests start use it too.
+# ---------------------------------------------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    cache = getattr(config, "cache", None)
+    models = (
+        cache.mkdir("honeychat-models")
+        if cache is not None
+        else Path(tempfile.mkdtemp(prefix="honeychat-models-"))
+    )
+    os.environ["HONEYCHAT_CACHE_DIR"] = str(models)
+
 
 # ---------------------------------------------------------------------------
 # Redis (hot memory layer)

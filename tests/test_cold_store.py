@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import subprocess
 import sys
@@ -74,6 +75,32 @@ def minilm() -> LazyEmbeddingFunction:
     return function
 
 
+class _RememberedVectors:
+    """The real model's vectors, each text embedded once per test run.
+
+    The store's contract tests run in four parametrizations (two backends, two
+    layouts) on the same texts; what they test is the store, so the model's
+    work is done once and its real vectors reused.
+    """
+
+    def __init__(self, model: LazyEmbeddingFunction) -> None:
+        self.model = model
+        self.vectors: dict[str, Any] = {}
+
+    def __call__(self, input: list[str]) -> list[Any]:
+        missing = [text for text in dict.fromkeys(input) if text not in self.vectors]
+        if missing:
+            self.vectors.update(zip(missing, self.model(missing), strict=True))
+        return [self.vectors[text] for text in input]
+
+
+@pytest.fixture(scope="session")
+def remembered_minilm(minilm: LazyEmbeddingFunction) -> LazyEmbeddingFunction:
+    """all-MiniLM-L6-v2 for the store tests, each text embedded once (see _RememberedVectors)."""
+    remembered = _RememberedVectors(minilm)
+    return LazyEmbeddingFunction("minilm", lambda: remembered)  # type: ignore[arg-type,return-value]
+
+
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaServer]:
     with ChromaServer(tmp_path_factory.mktemp("chroma-server") / "data") as server:
@@ -95,7 +122,7 @@ async def store(
     backend: str,
     layout: Layout,
     tmp_path: Path,
-    minilm: LazyEmbeddingFunction,
+    remembered_minilm: LazyEmbeddingFunction,
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[ChromaColdStore]:
     if backend == "embedded":
@@ -103,7 +130,7 @@ async def store(
     else:
         server: ChromaServer = request.getfixturevalue("chroma_server")
         client = chromadb.HttpClient(host=server.host, port=server.port)
-    cold = ChromaColdStore(client, minilm, layout=layout, location=backend)
+    cold = ChromaColdStore(client, remembered_minilm, layout=layout, location=backend)
     yield cold
     await cold.close()
     client.close()  # type: ignore[attr-defined]
@@ -533,11 +560,16 @@ async def test_minilm_vectors_have_384_dimensions(minilm: LazyEmbeddingFunction)
     assert await within(embed(minilm, [])) == []
 
 
-def test_minilm_loads_without_any_network_connection(tmp_path: Path) -> None:
-    """In a fresh interpreter, refuse every non-local socket connection and load the model."""
+def test_minilm_loads_without_any_network_connection_or_pytorch(tmp_path: Path) -> None:
+    """In a fresh interpreter, refuse every non-local socket connection and every import of
+    PyTorch and the export's packages, and load the model: what the final image does.
+
+    It loads the model the test run prepared (HONEYCHAT_CACHE_DIR); that preparing
+    needs no network either is tested in test_embeddings_onnx.py.
+    """
     script = textwrap.dedent(
         """
-        import json, socket
+        import importlib.abc, json, socket, sys
         attempts = []
         real_connect = socket.socket.connect
         def guarded(self, address):
@@ -546,6 +578,14 @@ def test_minilm_loads_without_any_network_connection(tmp_path: Path) -> None:
                 raise OSError("network disabled by the test")
             return real_connect(self, address)
         socket.socket.connect = guarded
+
+        class NoExportPackages(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {"torch", "sentence_transformers", "transformers", "onnx"}:
+                    attempts.append(name)
+                    raise ImportError(f"{name} is not installed in the final image")
+                return None
+        sys.meta_path.insert(0, NoExportPackages())
 
         from honeychat.core.memory.embeddings import make_embedding_function
         from honeychat.core.settings import Settings
@@ -560,7 +600,11 @@ def test_minilm_loads_without_any_network_connection(tmp_path: Path) -> None:
         text=True,
         timeout=120,
         cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "HONEYCHAT_CACHE_DIR": os.environ["HONEYCHAT_CACHE_DIR"],
+        },
     )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])

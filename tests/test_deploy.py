@@ -132,3 +132,29 @@ def test_the_cluster_runs_several_bots_on_one_redis_and_one_chroma() -> None:
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert {"secretRef": {"name": "honeychat"}} in container["envFrom"]
+
+
+# The image: PyTorch only in the build stage
+
+
+def _stages() -> list[str]:
+    return re.split(r"^FROM ", (DEPLOY / "Dockerfile").read_text(), flags=re.M)[1:]
+
+
+def test_the_run_time_packages_pull_in_no_pytorch() -> None:
+    from deploy_runtime import EXPORT_ONLY, closure, runtime_requirements
+
+    runtime = closure(runtime_requirements())
+    assert {"onnxruntime", "tokenizers", "chromadb", "prompt-toolkit"} <= runtime
+    assert runtime.isdisjoint({"torch", "transformers", "sentence-transformers", "onnx"})
+    assert EXPORT_ONLY <= closure([*runtime_requirements(), *EXPORT_ONLY])
+
+
+def test_the_final_image_ships_the_prepared_model_and_no_exporter() -> None:
+    build, final = _stages()
+    assert "python -m honeychat.core.memory.onnx_minilm" in build  # prepared at build time
+    assert "download.pytorch.org/whl/cpu" in build  # the CPU build, not the CUDA one
+    assert "COPY --from=build /opt/honeychat/models /opt/honeychat/models" in final
+    assert "HONEYCHAT_CACHE_DIR=/opt/honeychat/models" in final
+    assert "COPY --from=build /opt/venv /opt/venv" in final
+    assert "/opt/export" not in final and "torch" not in final and "pip install" not in final

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_env import cli_env
 
 from honeychat.testing.fake_llm import FakeLLM
 from honeychat.testing.responders import is_summary_request, keeping_user_lines
@@ -39,18 +40,7 @@ def llm() -> Iterator[FakeLLM]:
 
 
 def chat(data_dir: Path, llm: FakeLLM, lines: list[str]) -> subprocess.CompletedProcess[str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"REDIS_URL", "CHROMA_URL", "OPENROUTER_API_KEY", "HONEYCHAT_CONFIG"}
-    }
-    env.update(
-        DATA_DIR=str(data_dir),
-        LLM_BASE_URL=llm.base_url,
-        LLM_API_KEY="test",
-        RETRIEVAL_K="1",
-        HF_HUB_OFFLINE="1",
-    )
+    env = cli_env(data_dir, llm, RETRIEVAL_K="1", HF_HUB_OFFLINE="1")
     return subprocess.run(
         [sys.executable, "-m", "honeychat.core.cli", "chat", "--user", "tester"],
         input="".join(line + "\n" for line in lines),

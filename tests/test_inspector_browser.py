@@ -67,8 +67,8 @@ def drive(driver: WebDriver, base_url: str, screenshot: Path) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     driver.get(base_url + "/")
     status = driver.find_element(By.ID, "status")
-    wait_for(driver, lambda d: "token" in status.text)  # no token yet: the API said 401
-    seen["without_token"] = status.text
+    wait_for(driver, lambda d: "token" in status.text)  # no token yet: an invitation
+    seen["without_token"] = (status.text, status.get_attribute("class"))
     driver.find_element(By.ID, "token").send_keys(TOKEN)
     driver.find_element(By.CSS_SELECTOR, "#token-form button").click()
     wait_for(driver, lambda d: "Connected" in status.text)
@@ -77,7 +77,15 @@ def drive(driver: WebDriver, base_url: str, screenshot: Path) -> dict[str, Any]:
     )
 
     entries = driver.find_elements(By.CSS_SELECTOR, "#conversations button")
-    seen["conversations"] = sorted(e.text.split("\n")[0] for e in entries)
+    seen["conversations"] = [e.text.split("\n")[0] for e in entries]  # in the order shown
+    driver.find_element(By.ID, "filter").send_keys("CAR")
+    seen["filtered"] = [
+        e.text.split("\n")[0]
+        for e in driver.find_elements(By.CSS_SELECTOR, "#conversations button")
+    ]
+    driver.find_element(By.ID, "filter").clear()
+    driver.execute_script("document.getElementById('filter').dispatchEvent(new Event('input'))")
+    entries = driver.find_elements(By.CSS_SELECTOR, "#conversations button")
     next(e for e in entries if e.text.startswith("alice")).click()
     wait_for(
         driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#timeline li:not(.empty)")) == 2
@@ -92,6 +100,15 @@ def drive(driver: WebDriver, base_url: str, screenshot: Path) -> dict[str, Any]:
     seen["results"] = [r.text for r in results]
     seen["scores"] = [float(r.find_element(By.CLASS_NAME, "score").text) for r in results]
     driver.save_screenshot(str(screenshot))
+
+    # A phone-sized window: everything wraps, nothing scrolls sideways.
+    driver.set_window_size(420, 900)
+    wait_for(driver, lambda d: d.execute_script("return window.innerWidth") <= 420)
+    seen["narrow"] = driver.execute_script(
+        "return [document.documentElement.scrollWidth, window.innerWidth]"
+    )
+    driver.save_screenshot(str(screenshot.with_name(screenshot.stem + "-420px.png")))
+    driver.set_window_size(1280, 900)
 
     driver.find_element(By.ID, "clear").click()
     dialog = wait_for(driver, ec.visibility_of_element_located((By.ID, "confirm")))
@@ -116,15 +133,20 @@ async def test_load_search_and_clear_in_a_real_browser(
     bot_factory.llm.responder = summarizing_responder
     bot = await bot_factory(summary_window=2, hot_buffer_size=4, inspector_token=TOKEN)
     key = await seed(bot, turns=5)
-    await seed(bot, user="bob", turns=1)
+    for user in ("dave", "bob", "carol"):
+        await seed(bot, user=user, turns=1)
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "inspector-page.png"
     async with running_inspector(bot) as url:
         seen = await asyncio.wait_for(asyncio.to_thread(drive, browser, url, screenshot), 120)
 
-    assert "token is required" in seen["without_token"]
+    text, css_class = seen["without_token"]
+    assert "Paste the inspector's token" in text and "error" not in css_class
     assert seen["stored_token"] == TOKEN
-    assert seen["conversations"] == ["alice · luna", "bob · luna"]
+    assert seen["conversations"] == ["alice · luna", "bob · luna", "carol · luna", "dave · luna"]
+    assert seen["filtered"] == ["carol · luna"]
+    scroll_width, inner_width = seen["narrow"]
+    assert inner_width <= 420 and scroll_width <= inner_width, seen["narrow"]
     assert "messages 1\N{EN DASH}4" in seen["timeline"][0] and "Priya" in seen["timeline"][0]
     assert seen["messages"] == 4
     assert "Priya lives in Lisbon" in seen["results"][0]

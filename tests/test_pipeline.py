@@ -218,6 +218,16 @@ async def test_forget_needs_confirmation_and_clears_both_layers(bot_factory: Bot
     assert "doesn't remember anything" in memory_reply.last_text
 
 
+async def test_memory_counts_read_as_english(bot_factory: BotFactory) -> None:
+    bot = await bot_factory(summary_window=1, hot_buffer_size=2)
+    bot_factory.llm.responder = summarizing_responder
+    await send(bot, "I collect stamps.")
+    assert bot.memory is not None and bot.memory.summarizer is not None
+    await bot.memory.summarizer.wait_idle(30)
+    text = (await send(bot, "/memory")).last_text
+    assert "(1 memory of earlier chats, and the last 2 messages word for word.)" in text, text
+
+
 async def test_dedupe_of_events(bot_factory: BotFactory) -> None:
     bot = await bot_factory()
     assert await bot.claim_event("telegram", "1001") is True

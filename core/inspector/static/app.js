@@ -5,6 +5,7 @@ const TOKEN_KEY = "honeychat-inspector-token";
 const $ = (id) => document.getElementById(id);
 let current = null;   // the selected conversation {id, platform, user_id, character}
 let nextCursor = 0;
+let loaded = [];      // every conversation loaded so far, shown sorted and filtered
 
 function setStatus(text, isError = false) {
   $("status").textContent = text;
@@ -22,7 +23,9 @@ async function api(path, options = {}) {
   }
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
-    throw new Error(body.detail || `request failed (${response.status})`);
+    const error = new Error(body.detail || `request failed (${response.status})`);
+    error.status = response.status;
+    throw error;
   }
   return body;
 }
@@ -50,17 +53,30 @@ function emptyItem(text) {
 }
 
 async function loadConversations(reset) {
-  if (reset) { $("conversations").replaceChildren(); nextCursor = 0; }
+  if (reset) { loaded = []; nextCursor = 0; }
   const page = await api(`/api/conversations?limit=50&cursor=${nextCursor}`);
-  for (const c of page.items) {
-    const button = el("button", { type: "button", "data-id": c.id },
-      `${c.user_id} · ${c.character}`, el("br"), el("small", {}, c.platform));
-    button.addEventListener("click", () => select(c));
-    $("conversations").append(el("li", {}, button));
-  }
+  const known = new Set(loaded.map((c) => c.id));
+  loaded.push(...page.items.filter((c) => !known.has(c.id)));
+  // The API pages in storage order; people look for a user, so list by user, character, platform.
+  loaded.sort((a, b) => a.user_id.localeCompare(b.user_id) ||
+    a.character.localeCompare(b.character) || a.platform.localeCompare(b.platform));
   nextCursor = page.next_cursor;
   $("more").hidden = nextCursor === 0;
-  if (!$("conversations").children.length) $("conversations").append(emptyItem("No conversations yet."));
+  renderConversations();
+}
+
+function renderConversations() {
+  const wanted = $("filter").value.trim().toLowerCase();
+  const shown = loaded.filter((c) => !wanted || c.id.toLowerCase().includes(wanted));
+  const items = shown.map((c) => {
+    const button = el("button", { type: "button", "data-id": c.id },
+      `${c.user_id} · ${c.character}`, el("br"), el("small", {}, c.platform));
+    button.setAttribute("aria-current", String(current !== null && current.id === c.id));
+    button.addEventListener("click", () => select(c));
+    return el("li", {}, button);
+  });
+  const none = loaded.length ? "No conversation matches." : "No conversations yet.";
+  $("conversations").replaceChildren(...(items.length ? items : [emptyItem(none)]));
 }
 
 async function select(c) {
@@ -145,7 +161,12 @@ async function connect(event) {
     await loadConversations(true);
     setStatus("Connected. Pick a conversation.");
   } catch (err) {
-    setStatus(err.message, true);
+    if (err.status === 401 && !sessionStorage.getItem(TOKEN_KEY)) {
+      // Nothing pasted yet: an invitation, not an error (without INSPECTOR_TOKEN none is needed).
+      setStatus("Paste the inspector's token (INSPECTOR_TOKEN) and press Connect.");
+    } else {
+      setStatus(err.message, true);
+    }
   }
 }
 
@@ -153,6 +174,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("token").value = sessionStorage.getItem(TOKEN_KEY) || "";
   $("token-form").addEventListener("submit", connect);
   $("search-form").addEventListener("submit", search);
+  $("filter").addEventListener("input", renderConversations);
   $("more").addEventListener("click", () => loadConversations(false).catch((e) => setStatus(e.message, true)));
   $("clear").addEventListener("click", askClear);
   $("confirm").addEventListener("close", onConfirmClose);

@@ -1,0 +1,93 @@
+"""What a newcomer reads from `honeychat memory` and `honeychat doctor`: counts that match
+what is held, errors for names that match nothing, and the right setting blamed."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from cli_env import cli_env
+
+from honeychat.core.cli import main
+from honeychat.testing.fake_llm import FakeLLM
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def llm() -> Iterator[FakeLLM]:
+    server = FakeLLM.start_in_thread()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def run(
+    tmp_path: Path,
+    llm: FakeLLM,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[Run]:
+    """``run(*argv, stdin="")`` runs the real CLI in-process; returns (code, stdout, stderr)."""
+    env = cli_env(
+        tmp_path,
+        llm,
+        EMBEDDING_BACKEND="openai",
+        EMBEDDING_BASE_URL=llm.base_url,
+        EMBEDDING_API_KEY="test",
+    )
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for name in ("REDIS_URL", "CHROMA_URL", "OPENROUTER_API_KEY", "HONEYCHAT_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+
+    def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    yield run
+
+
+def test_memory_show_counts_what_is_held_and_refuses_unknown_names(run: Run) -> None:
+    code, _, _ = run("chat", "--user", "tester", stdin="hello\nhow are you\n")
+    assert code == 0
+    code, out, _ = run("memory", "show", "--user", "tester")
+    assert code == 0
+    assert out.splitlines()[0] == (
+        "Conversation terminal:tester:luna: 0 summaries and 4 recent messages "
+        "(messages numbered up to #4, summarized through #0)"
+    )
+
+    code, out, _ = run("memory", "clear", "--user", "tester")
+    assert code == 0
+    code, out, _ = run("memory", "show", "--user", "tester")
+    assert out.splitlines()[0].startswith(
+        "Conversation terminal:tester:luna: 0 summaries and 0 recent messages"
+    )
+
+    code, out, err = run("memory", "show", "--user", "tester", "--character", "zzz")
+    assert code == 2 and out == ""
+    assert "no character 'zzz'. Available: " in err
+    code, out, err = run("memory", "show", "--user", "tester", "--platform", "tg")
+    assert code == 2 and out == ""
+    assert "nothing stored for platform 'tg'" in err
+
+
+def test_doctor_blames_the_setting_that_is_wrong_in_one_sentence(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EMBEDDING_BACKEND", "minilmm")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens on port 1
+    code, out, _ = run("doctor")
+    assert code == 1
+    lines = {line.split(":", 1)[0]: line for line in out.splitlines()}
+    assert lines["✗ embeddings"] == (
+        "✗ embeddings: EMBEDDING_BACKEND='minilmm' is not one of minilm, chroma-default, openai."
+    )
+    assert "CHROMA_URL" not in lines["✗ chroma"]
+    assert "REDIS_URL" in lines["✗ redis"]
+    assert ".." not in out
