@@ -30,6 +30,7 @@ from honeychat.adapters.slack.events import (
     is_direct_channel,
     is_person_message,
 )
+from honeychat.adapters.slack.logs import bolt_logger
 from honeychat.core.types import IncomingMessage, Reply
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ class SlackAdapter:
             "name": "honeychat",
             "signing_secret": settings.slack_signing_secret or "",
             "request_verification_enabled": not self.socket_mode,
+            "logger": bolt_logger(),  # never logs unverified request bodies
         }
         if base_url:
             client = AsyncWebClient(token=settings.slack_bot_token, base_url=base_url)

@@ -391,11 +391,21 @@ class RedisConnection:
 
 
 def _fast_retry() -> Retry:
-    """Retry a failed command a little, so an unreachable server fails within about a second."""
-    return Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=2)
+    """Retry a refused connection a little, so an unreachable server fails within about a second.
+
+    Timeouts are not retried: a server that does not answer in time (hung,
+    partitioned) would otherwise cost every command several timeouts.
+    """
+    return Retry(
+        ExponentialWithJitterBackoff(base=0.05, cap=0.5),
+        retries=2,
+        supported_errors=(redis.ConnectionError,),
+    )
 
 
-async def connect_redis(settings: Settings, *, socket_timeout: float = 5.0) -> RedisConnection:
+async def connect_redis(
+    settings: Settings, *, socket_timeout: float | None = None
+) -> RedisConnection:
     """The hot layer's Redis client: ``settings.redis_url``, else the embedded server.
 
     With ``REDIS_URL`` no connection is made here: the client connects on
@@ -406,6 +416,7 @@ async def connect_redis(settings: Settings, *, socket_timeout: float = 5.0) -> R
     mistake. Without ``REDIS_URL`` the embedded server is started (or reused)
     now; if it cannot be, ``StoreUnavailable("hot", ...)`` is raised.
     """
+    socket_timeout = settings.redis_timeout if socket_timeout is None else socket_timeout
     if settings.redis_url:
         try:
             client = redis.asyncio.from_url(

@@ -1,0 +1,167 @@
+"""Deadlines for blocking store calls: a bounded thread pool and a circuit per layer.
+
+A store that hangs (a partitioned server, a SIGSTOPped process) never answers
+and never refuses. Each blocking call therefore runs in a :class:`LayerGate`:
+
+* at most ``max_threads`` calls of the layer are in flight at once; a call
+  that finds them all busy fails at once instead of queueing behind them,
+  so threads blocked on a hung store cannot pile up without bound;
+* every call has a deadline; past it the caller gets :class:`GateTimeout`
+  (its thread finishes, or stays blocked, on its own: it still counts
+  against ``max_threads`` until it returns);
+* after a timeout the circuit opens: for ``cooldown`` seconds every call
+  fails at once, then one call at a time is let through to probe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+_T = TypeVar("_T")
+
+
+class GateClosed(Exception):
+    """The layer is marked down (circuit open or every thread busy): the call was not made."""
+
+
+class GateTimeout(TimeoutError):
+    """The call did not finish within its deadline."""
+
+
+class LayerGate:
+    """Bounded, deadline-limited execution of one layer's blocking calls."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        max_threads: int = 4,
+        timeout: float = 5.0,
+        cooldown: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.max_threads = max_threads
+        self.timeout = timeout
+        self.cooldown = cooldown
+        self._clock = clock
+        self._executor = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix=name)
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._open_until = 0.0
+        self._probing = False
+
+    @property
+    def in_flight(self) -> int:
+        """Calls whose thread has not returned yet (including ones past their deadline)."""
+        return self._in_flight
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the circuit is open (the layer is treated as down without trying)."""
+        return self._clock() < self._open_until
+
+    def _admit(self) -> bool:
+        """Take a thread slot; returns whether this call is the half-open probe."""
+        with self._lock:
+            now = self._clock()
+            if now < self._open_until:
+                raise GateClosed(f"{self.name} is marked down after a timeout")
+            probe = self._open_until > 0
+            if probe and self._probing:
+                raise GateClosed(f"{self.name} is being probed after a timeout")
+            if self._in_flight >= self.max_threads:
+                raise GateClosed(
+                    f"{self.name}: all {self.max_threads} threads are waiting on the store"
+                )
+            self._in_flight += 1
+            self._probing = self._probing or probe
+            return probe
+
+    def _release(self, _: object = None) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def trip(self) -> None:
+        """Open the circuit for ``cooldown`` seconds."""
+        with self._lock:
+            self._open_until = self._clock() + self.cooldown
+            self._probing = False
+
+    def _closed_again(self) -> None:
+        with self._lock:
+            self._open_until = 0.0
+            self._probing = False
+
+    async def run(self, fn: Callable[[], _T], *, timeout: float | None = None) -> _T:
+        """Run ``fn`` in one of the layer's threads, within ``timeout`` (default: the gate's).
+
+        Raises :class:`GateClosed` without calling ``fn`` when the layer is
+        marked down, :class:`GateTimeout` when the deadline passes, and
+        whatever ``fn`` raises otherwise.
+        """
+        probe = self._admit()
+        try:
+            future = self._executor.submit(fn)
+        except BaseException:
+            self._release()
+            raise
+        future.add_done_callback(self._release)
+        try:
+            result = await asyncio.wait_for(
+                asyncio.wrap_future(future), self.timeout if timeout is None else timeout
+            )
+        except TimeoutError as exc:
+            self.trip()
+            raise GateTimeout(
+                f"{self.name} did not answer within {self.timeout if timeout is None else timeout:g}s"
+            ) from exc
+        except BaseException:
+            if probe:
+                self._closed_again()
+            raise
+        if probe:
+            self._closed_again()
+        return result
+
+    def shutdown(self) -> None:
+        """Stop accepting calls; threads still blocked on a hung store are left to finish."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class Circuit:
+    """Marks a layer down for ``cooldown`` seconds after it timed out, so turns skip it at once.
+
+    While open, :meth:`allows` is false; afterwards calls go through again
+    (the first that times out opens it again).
+    """
+
+    def __init__(self, cooldown: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.cooldown = cooldown
+        self._clock = clock
+        self._open_until = 0.0
+
+    def allows(self) -> bool:
+        """Whether a call may be made now."""
+        return self._clock() >= self._open_until
+
+    def trip(self) -> None:
+        """Open the circuit for ``cooldown`` seconds from now."""
+        self._open_until = self._clock() + self.cooldown
+
+
+class Budget:
+    """A shared deadline: several awaits together may take at most ``seconds``."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.deadline = clock() + seconds
+
+    def left(self) -> float:
+        """Seconds left (never negative)."""
+        return max(0.0, self.deadline - self._clock())
