@@ -3,19 +3,20 @@
 A store that hangs (a partitioned server, a SIGSTOPped process) never answers
 and never refuses. Each blocking call therefore runs in a :class:`LayerGate`:
 
-* at most ``max_threads`` calls of the layer are in flight at once; a call
-  that finds them all busy fails at once instead of queueing behind them,
-  so threads blocked on a hung store cannot pile up without bound;
+* at most ``max_threads`` calls of the layer run at once, so threads
+  blocked on a hung store cannot pile up without bound; a call waits for a
+  free thread only within its own deadline (waiting coroutines are cheap);
 * every call has a deadline; past it the caller gets :class:`GateTimeout`
   (its thread finishes, or stays blocked, on its own: it still counts
   against ``max_threads`` until it returns);
 * after a timeout the circuit opens: for ``cooldown`` seconds every call
-  fails at once, then one call at a time is let through to probe.
+  fails at once, then calls go through again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -48,13 +49,11 @@ class LayerGate:
         self.name = name
         self.max_threads = max_threads
         self.timeout = timeout
-        self.cooldown = cooldown
-        self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix=name)
         self._lock = threading.Lock()
         self._in_flight = 0
-        self._open_until = 0.0
-        self._probing = False
+        self._circuit = Circuit(cooldown, clock)
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     @property
     def in_flight(self) -> int:
@@ -64,70 +63,54 @@ class LayerGate:
     @property
     def is_open(self) -> bool:
         """Whether the circuit is open (the layer is treated as down without trying)."""
-        return self._clock() < self._open_until
+        return not self._circuit.allows()
 
-    def _admit(self) -> bool:
-        """Take a thread slot; returns whether this call is the half-open probe."""
-        with self._lock:
-            now = self._clock()
-            if now < self._open_until:
-                raise GateClosed(f"{self.name} is marked down after a timeout")
-            probe = self._open_until > 0
-            if probe and self._probing:
-                raise GateClosed(f"{self.name} is being probed after a timeout")
-            if self._in_flight >= self.max_threads:
-                raise GateClosed(
-                    f"{self.name}: all {self.max_threads} threads are waiting on the store"
-                )
-            self._in_flight += 1
-            self._probing = self._probing or probe
-            return probe
+    def _semaphore(self, loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
+        if self._slots is None or self._slots[0] is not loop:
+            self._slots = (loop, asyncio.Semaphore(max(0, self.max_threads - self._in_flight)))
+        return self._slots[1]
 
-    def _release(self, _: object = None) -> None:
+    def _finished(self, loop: asyncio.AbstractEventLoop, slots: asyncio.Semaphore) -> None:
         with self._lock:
             self._in_flight -= 1
-
-    def trip(self) -> None:
-        """Open the circuit for ``cooldown`` seconds."""
-        with self._lock:
-            self._open_until = self._clock() + self.cooldown
-            self._probing = False
-
-    def _closed_again(self) -> None:
-        with self._lock:
-            self._open_until = 0.0
-            self._probing = False
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(slots.release)
 
     async def run(self, fn: Callable[[], _T], *, timeout: float | None = None) -> _T:
         """Run ``fn`` in one of the layer's threads, within ``timeout`` (default: the gate's).
 
-        Raises :class:`GateClosed` without calling ``fn`` when the layer is
-        marked down, :class:`GateTimeout` when the deadline passes, and
-        whatever ``fn`` raises otherwise.
+        Waiting for a free thread counts against the deadline. Raises
+        :class:`GateClosed` without calling ``fn`` when the layer is marked
+        down or no thread frees up in time, :class:`GateTimeout` when ``fn``
+        does not return in time, and whatever ``fn`` raises otherwise.
         """
-        probe = self._admit()
+        seconds = self.timeout if timeout is None else timeout
+        if not self._circuit.allows():
+            raise GateClosed(f"{self.name} timed out a moment ago; not trying again yet")
+        loop = asyncio.get_running_loop()
+        slots = self._semaphore(loop)
+        started = loop.time()
+        try:
+            await asyncio.wait_for(slots.acquire(), seconds)
+        except TimeoutError:
+            raise GateClosed(
+                f"{self.name}: all {self.max_threads} threads are waiting on the store"
+            ) from None
+        with self._lock:
+            self._in_flight += 1
         try:
             future = self._executor.submit(fn)
         except BaseException:
-            self._release()
+            self._finished(loop, slots)
             raise
-        future.add_done_callback(self._release)
+        future.add_done_callback(lambda _: self._finished(loop, slots))
         try:
-            result = await asyncio.wait_for(
-                asyncio.wrap_future(future), self.timeout if timeout is None else timeout
+            return await asyncio.wait_for(
+                asyncio.wrap_future(future), max(0.0, seconds - (loop.time() - started))
             )
         except TimeoutError as exc:
-            self.trip()
-            raise GateTimeout(
-                f"{self.name} did not answer within {self.timeout if timeout is None else timeout:g}s"
-            ) from exc
-        except BaseException:
-            if probe:
-                self._closed_again()
-            raise
-        if probe:
-            self._closed_again()
-        return result
+            self._circuit.trip()
+            raise GateTimeout(f"{self.name} did not answer within {seconds:g}s") from exc
 
     def shutdown(self) -> None:
         """Stop accepting calls; threads still blocked on a hung store are left to finish."""
