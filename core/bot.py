@@ -288,10 +288,11 @@ class Bot:
         ) as out:
             llm_started = time.perf_counter()
             completion = None
+            # The total deadline bounds retries, fallbacks and a trickling stream;
+            # the LLM client's read timeout is the idle limit between bytes.
+            deadline = asyncio.timeout(self.settings.llm_total_timeout)
             try:
-                # The total deadline bounds retries, fallbacks and a trickling stream;
-                # the LLM client's read timeout is the idle limit between bytes.
-                async with asyncio.timeout(self.settings.llm_total_timeout):
+                async with deadline:
                     stream = self.llm.stream(
                         messages,
                         model=model,
@@ -302,8 +303,12 @@ class Bot:
                         async for delta in stream:
                             await out.feed(delta)
                 completion = stream.completion
-            except TimeoutError:
+            except TimeoutError as exc:
                 METRICS.llm_errors.labels(model).inc()
+                if not deadline.expired():  # a timeout of something else, not the reply's
+                    log.error("LLM failed for %s: %s", conversation.id, exc)
+                    await out.finish(character.error_message)
+                    return
                 log.error(
                     "LLM reply for %s cut off after %gs",
                     conversation.id,

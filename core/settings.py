@@ -167,8 +167,8 @@ class Settings(BaseSettings):
     """Threads that may wait on Chroma at once; more calls fail at once while all are busy."""
     llm_total_timeout: float = Field(default=120.0, gt=0)
     """Seconds a reply may take in all (retries and fallbacks included) before it is cut off."""
-    shutdown_timeout: float = Field(default=15.0, gt=0)
-    """Seconds SIGTERM waits for in-flight turns and pending work before stopping anyway."""
+    shutdown_timeout: float = Field(default=5.0, gt=0)
+    """Seconds SIGTERM waits for in-flight turns, then again for pending work, before stopping."""
 
     # Logging
     log_level: str = "INFO"

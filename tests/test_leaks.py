@@ -164,3 +164,32 @@ async def test_slack_bad_signature_logs_never_echo_the_body(
     assert forged.status == 401
     assert "FORGED-LOG-LINE" not in caplog.text
     assert any("invalid signature refused" in r.getMessage() for r in caplog.records)
+
+
+def test_the_cli_log_handlers_redact_every_line(tmp_path: Any) -> None:
+    from honeychat.core.cli import setup_logging
+    from honeychat.core.redact import register_secrets, settings_secrets
+    from honeychat.core.settings import Settings
+
+    settings = Settings(data_dir=tmp_path, openrouter_api_key=LLM_KEY, redis_url=None)
+    register_secrets(settings_secrets(settings))
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        path = setup_logging(settings, console_level=logging.CRITICAL)
+        log = logging.getLogger("honeychat.test")
+        log.error("connecting to redis://:%s@10.1.2.3:6379/0", REDIS_PASSWORD)
+        log.warning("the key was %s", LLM_KEY)
+        try:
+            raise RuntimeError(f"failed with Authorization: Bearer {LLM_KEY}")
+        except RuntimeError:
+            log.exception("boom")
+        for handler in root.handlers:
+            handler.flush()
+        written = path.read_text()
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers, root.level = saved[0], saved[1]
+    assert "redis://:***@10.1.2.3" in written and "boom" in written
+    assert REDIS_PASSWORD not in written and LLM_KEY not in written
