@@ -210,6 +210,9 @@ class Bot:
         taken before the first ``await``, so concurrent calls queue in the
         order they were made.
         """
+        if not message.user_id.strip():
+            log.warning("ignored a %s message without a user id", message.platform)
+            return
         try:
             async with self._locks.hold(f"{message.platform}:{message.user_id}"):
                 await self._handle(message, channel)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,3 +73,12 @@ def test_a_broken_config_file_is_one_line(
     assert main(["doctor"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "configuration" in err[0]
+
+
+async def test_the_bot_ignores_a_message_without_a_user_id(bot_factory: Any) -> None:
+    from honeychat.testing.pytest_plugin import send
+
+    bot = await bot_factory()
+    channel = await send(bot, "hello", user=" ")
+    assert channel.texts == []
+    assert bot_factory.llm.chat_requests == []
