@@ -155,6 +155,8 @@ class Settings(BaseSettings):
 
     inspector_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Host names the token-less inspector answers besides loopback ones (behind a proxy)."""
+    inspector_auth_failures: int = Field(default=10, ge=1)
+    """Wrong tokens one address may send per minute; then it gets 429 until the minute is over."""
 
     # Deadlines and shutdown
     memory_read_timeout: float = Field(default=2.0, gt=0)

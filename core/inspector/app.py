@@ -157,7 +157,9 @@ def create_app(bot: Bot, *, inspector: bool = True) -> FastAPI:
         token_set=token is not None,
         allowed_hosts=settings.inspector_allowed_hosts,
     )
-    auth = Depends(_token_checker(token, AuthThrottle()))
+    auth = Depends(
+        _token_checker(token, AuthThrottle(max_failures=settings.inspector_auth_failures))
+    )
     _install_error_handlers(app)
     api = APIRouter(prefix="/api", dependencies=[auth], responses=_ERRORS)
 
