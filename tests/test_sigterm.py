@@ -73,10 +73,27 @@ async def stop_and_check(process: asyncio.subprocess.Process, data_dir: Path) ->
     assert EmbeddedRedis(data_dir).pid is None, "the embedded valkey server is still running"
 
 
+def fake_embeddings(llm: FakeLLM) -> dict[str, str]:
+    """Embeddings from the fake LLM: no model to load, so the process starts fast."""
+    return {
+        "EMBEDDING_BACKEND": "openai",
+        "EMBEDDING_BASE_URL": llm.base_url,
+        "EMBEDDING_API_KEY": "test-key",
+    }
+
+
 async def test_sigterm_stops_serve_and_its_embedded_valkey(tmp_path: Path) -> None:
     port = free_port()
     data_dir = tmp_path / "data"
-    process = await start(["serve", "--port", str(port)], environment(data_dir), tmp_path)
+    async with FakeLLM() as llm:
+        env = environment(data_dir, **fake_embeddings(llm))
+        process = await start(["serve", "--port", str(port)], env, tmp_path)
+        await serve_until_healthy_then_stop(process, port, data_dir)
+
+
+async def serve_until_healthy_then_stop(
+    process: asyncio.subprocess.Process, port: int, data_dir: Path
+) -> None:
 
     async def healthy() -> bool:
         try:
@@ -101,10 +118,7 @@ async def test_sigterm_during_a_turn_answers_it_then_stops_run(tmp_path: Path) -
             ADAPTERS="telegram",
             LLM_BASE_URL=llm.base_url,
             LLM_API_KEY="test-key",
-            # Embeddings from the fake too: no model to load, so the process starts fast.
-            EMBEDDING_BACKEND="openai",
-            EMBEDDING_BASE_URL=llm.base_url,
-            EMBEDDING_API_KEY="test-key",
+            **fake_embeddings(llm),
         )
         process = await start(["run"], env, tmp_path)
         tg.push_update({"message": tg.message("hello, are you there?")})
