@@ -7,6 +7,7 @@ client, and runs each turn through the hook pipeline. Adapters call
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -21,7 +22,9 @@ from honeychat.core.metrics import METRICS
 from honeychat.core.ordering import ConversationOrder, LeaseLost
 from honeychat.core.plugins import PluginHost
 from honeychat.core.prompt import assemble
+from honeychat.core.redact import register_secrets, settings_secrets
 from honeychat.core.settings import Settings
+from honeychat.core.shutdown import within
 from honeychat.core.turn import Command, CommandCall, Turn
 from honeychat.core.types import (
     Channel,
@@ -44,6 +47,8 @@ log = logging.getLogger(__name__)
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@\S+)?(?:\s+(.*))?$", re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SEEN_TTL_SECONDS = 3 * 86400
+CUT_OFF_MARK = "[…cut off: the reply took too long]"
+"""Ends a reply stopped by ``LLM_TOTAL_TIMEOUT``, shown to the user and stored with it."""
 
 
 class Bot:
@@ -53,6 +58,7 @@ class Bot:
         self, settings: Settings | None = None, *, plugins: Sequence[tuple[str, object]] = ()
     ) -> None:
         self.settings = settings or Settings()
+        register_secrets(settings_secrets(self.settings))
         self.plugins = PluginHost(self.settings.plugin_config)
         self._extra_plugins = list(plugins)
         self.characters: CharacterRegistry
@@ -112,12 +118,19 @@ class Bot:
         if not self.started:
             return
         self.started = False
-        await self.plugins.call("honeychat_shutdown", bot=self)
-        if self.llm is not None:
-            await self.llm.aclose()
-        await self.ordering.close()
-        if self._redis_connection is not None:
-            await self._redis_connection.close()
+        try:
+            # Bounded, so a hung store cannot keep the embedded valkey server running.
+            await within(
+                self.plugins.call("honeychat_shutdown", bot=self),
+                self.settings.shutdown_timeout,
+                "shutdown hooks (pending summaries)",
+            )
+        finally:
+            if self.llm is not None:
+                await self.llm.aclose()
+            await self.ordering.close()
+            if self._redis_connection is not None:
+                await self._redis_connection.close()
 
     async def __aenter__(self) -> Bot:
         await self.start()
@@ -231,6 +244,9 @@ class Bot:
         arrival order per process: the per-user lock is taken before the first
         ``await``, so concurrent calls queue in the order they were made.
         """
+        if not message.user_id.strip():
+            log.warning("ignored a %s message without a user id", message.platform)
+            return
         ticket = self.ordering.arrive(message if self._may_be_turn(message) else None)
         try:
             if ticket is not None:
@@ -327,27 +343,54 @@ class Bot:
             channel, stream=self.settings.llm_streaming and not turn.extras.get("no_stream")
         ) as out:
             llm_started = time.perf_counter()
+            completion = None
+            # The total deadline bounds retries, fallbacks and a trickling stream;
+            # the LLM client's read timeout is the idle limit between bytes.
+            deadline = asyncio.timeout(self.settings.llm_total_timeout)
             try:
-                stream = self.llm.stream(
-                    messages,
-                    model=model,
-                    fallback_models=tier.fallback_models,
-                    max_tokens=tier.max_output_tokens,
-                )
-                async for delta in stream:
-                    await out.feed(delta)
+                async with deadline:
+                    stream = self.llm.stream(
+                        messages,
+                        model=model,
+                        fallback_models=tier.fallback_models,
+                        max_tokens=tier.max_output_tokens,
+                    )
+                    async with stream:
+                        async for delta in stream:
+                            await out.feed(delta)
                 completion = stream.completion
-                turn.timings["llm"] = time.perf_counter() - llm_started
+            except TimeoutError as exc:
+                METRICS.llm_errors.labels(model).inc()
+                if not deadline.expired():  # a timeout of something else, not the reply's
+                    log.error("LLM failed for %s: %s", conversation.id, exc)
+                    await out.finish(character.error_message)
+                    return
+                log.error(
+                    "LLM reply for %s cut off after %gs",
+                    conversation.id,
+                    self.settings.llm_total_timeout,
+                )
+                if not out.text.strip():
+                    await out.finish(character.error_message)
+                    return
+                turn.extras["cut_off"] = True
             except Exception as exc:
                 METRICS.llm_errors.labels(model).inc()
                 log.error("LLM failed for %s: %s", conversation.id, exc)
                 await out.finish(character.error_message)
                 return
+            turn.timings["llm"] = time.perf_counter() - llm_started
             METRICS.llm_latency.labels(model).observe(turn.timings["llm"])
             turn.model = completion.model if completion else model
             turn.usage = dict(completion.usage) if completion else {}
             turn.reply_text = out.text.strip()
+            if turn.extras.get("cut_off"):
+                turn.reply_text += f" {CUT_OFF_MARK}"
             await self.plugins.call("honeychat_transform_reply", turn=turn)
+            if not turn.reply_text.strip():
+                log.error("the reply for %s was empty; not stored", conversation.id)
+                await out.finish(character.error_message)
+                return
             if was_cut:
                 turn.reply_text += f"\n\n(Your message was long, so I only read the first {self.settings.max_message_chars} characters.)"
             await out.finish(turn.reply_text)

@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
+from honeychat.core.config_errors import describe as describe_settings_error
+from honeychat.core.redact import install_log_redaction, redact, register_secrets, settings_secrets
 from honeychat.core.settings import Settings
 
 NO_LLM = (
@@ -43,6 +46,7 @@ def setup_logging(settings: Settings, *, console_level: int) -> Path:
     console.setLevel(console_level)
     console.setFormatter(_OneLine())
     root.handlers = [file_handler, console]
+    install_log_redaction()
     for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "aiogram.event"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return path
@@ -343,10 +347,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]).upper()
-        return _fail(f"invalid setting {field}: {first['msg']}", 2)
+    except (ValidationError, SettingsError) as exc:
+        return _fail(describe_settings_error(exc) or str(exc), 2)
+    except Exception as exc:  # e.g. a HONEYCHAT_CONFIG file that is not YAML
+        return _fail(f"invalid configuration: {redact(exc)}".splitlines()[0], 2)
+    register_secrets(settings_secrets(settings))
+    if isinstance(getattr(args, "user", None), str) and not args.user.strip():
+        return _fail("--user must not be empty: give the user name to act as", 2)
     from honeychat.core.characters import CharacterConfigError
 
     try:
@@ -358,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # last resort: one line for the user, the trace in the log file
         logging.getLogger(__name__).exception("honeychat %s failed", args.command)
         return _fail(
-            f"{args.command} failed: {exc} (details in {settings.data_dir / 'logs' / 'honeychat.log'})"
+            f"{args.command} failed: {redact(exc)} (details in {settings.data_dir / 'logs' / 'honeychat.log'})"
         )
 
 

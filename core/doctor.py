@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from honeychat.core.redact import redact
 from honeychat.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ class Check:
     detail: str
 
     def __str__(self) -> str:
-        return f"{'✓' if self.ok else '✗'} {self.name}: {self.detail}"
+        return redact(f"{'✓' if self.ok else '✗'} {self.name}: {self.detail}")
 
 
 async def check_characters(settings: Settings) -> Check:

@@ -9,7 +9,7 @@ fallbacks):
   after a full-jitter exponential backoff capped at ``llm_backoff_max``, or
   after the server's ``Retry-After`` (capped at :data:`MAX_RETRY_AFTER`);
   then the next model is tried.
-* An empty completion, a ``content_filter`` finish and any other 4xx (400,
+* An empty or whitespace-only completion, a ``content_filter`` finish and any other 4xx (400,
   404, 422...) move to the next model at once.
 * 401 and 403 stop everything: a bad key fails for every model.
 * A stream retries or falls back only while it has yielded nothing, so text
@@ -523,6 +523,7 @@ class LLMClient:
                     await response.aread()
                     raise _status_failure(response, model)
                 ended = False
+                held = ""
                 async for event in _sse_events(response, model):
                     if event is None:
                         ended = True
@@ -537,8 +538,13 @@ class LLMClient:
                         delta = choice.get("delta")
                         content = delta.get("content") if isinstance(delta, dict) else None
                         if isinstance(content, str) and content:
-                            attempt.parts.append(content)
-                            yield content
+                            held += content
+                            # Leading whitespace is held back, so a blank answer can
+                            # still fall back to the next model.
+                            if attempt.parts or held.strip():
+                                attempt.parts.append(held)
+                                yield held
+                                held = ""
                         if choice.get("finish_reason"):
                             attempt.finish_reason = choice["finish_reason"]
                 if not ended and attempt.finish_reason is None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 
 from honeychat.core.adapter import Adapter
 from honeychat.core.bot import Bot
 from honeychat.core.settings import Settings
+from honeychat.core.shutdown import stop_on_signals, within
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +36,11 @@ async def collect_adapters(bot: Bot) -> list[Adapter]:
 
 async def run_adapters(settings: Settings, *, stop_event: asyncio.Event | None = None) -> int:
     """Serve until SIGINT/SIGTERM (or ``stop_event``); returns an exit code."""
-    stop = stop_event or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    with stop_on_signals(stop_event or asyncio.Event()) as stop:
+        return await _serve_adapters(settings, stop)
+
+
+async def _serve_adapters(settings: Settings, stop: asyncio.Event) -> int:
     async with Bot(settings) as bot:
         adapters = await collect_adapters(bot)
         if not adapters:
@@ -62,7 +61,7 @@ async def run_adapters(settings: Settings, *, stop_event: asyncio.Event | None =
         log.info("stopping: finishing in-flight replies")
         for adapter in reversed(started):
             try:
-                await adapter.stop()
+                await within(adapter.stop(), settings.shutdown_timeout, f"adapter '{adapter.name}'")
             except Exception:
                 log.exception("adapter '%s' did not stop cleanly", adapter.name)
     return 0

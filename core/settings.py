@@ -105,6 +105,7 @@ class Settings(BaseSettings):
     summarizer_model: str = "openai/gpt-4o-mini"
     llm_connect_timeout: float = Field(default=5.0, gt=0)
     llm_read_timeout: float = Field(default=60.0, gt=0)
+    """Idle timeout: seconds without a byte from the LLM (keep-alive comments count)."""
     llm_pool_timeout: float = Field(default=5.0, gt=0)
     llm_max_retries: int = Field(default=3, ge=0)
     llm_backoff_base: float = Field(default=0.5, ge=0)
@@ -159,6 +160,25 @@ class Settings(BaseSettings):
     inspector_cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Origins allowed to call the inspector API from a browser; empty means CORS is off."""
 
+    inspector_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Host names the token-less inspector answers besides loopback ones (behind a proxy)."""
+    inspector_auth_failures: int = Field(default=10, ge=1)
+    """Wrong tokens one address may send per minute; then it gets 429 until the minute is over."""
+
+    # Deadlines and shutdown
+    memory_read_timeout: float = Field(default=2.0, gt=0)
+    """Seconds a turn's memory reads may take together; a slower layer is skipped like a down one."""
+    redis_timeout: float = Field(default=2.0, gt=0)
+    """Seconds to connect to Redis and for each command to answer."""
+    chroma_timeout: float = Field(default=10.0, gt=0)
+    """Seconds each Chroma call may take (turns wait at most ``memory_read_timeout``)."""
+    store_max_threads: int = Field(default=4, ge=1)
+    """Threads that may wait on Chroma at once; more calls fail at once while all are busy."""
+    llm_total_timeout: float = Field(default=120.0, gt=0)
+    """Seconds a reply may take in all (retries and fallbacks included) before it is cut off."""
+    shutdown_timeout: float = Field(default=5.0, gt=0)
+    """Seconds SIGTERM waits for in-flight turns, then again for pending work, before stopping."""
+
     # Logging
     log_level: str = "INFO"
 
@@ -167,6 +187,7 @@ class Settings(BaseSettings):
         "adapters",
         "discord_allowed_channels",
         "inspector_cors_origins",
+        "inspector_allowed_hosts",
         mode="before",
     )
     @classmethod

@@ -82,6 +82,7 @@ class MemoryPlugin:
             summarizer,
             budget_tokens=s.memory_budget_tokens,
             options=RetrievalOptions(candidates=s.retrieval_candidates),
+            read_timeout=s.memory_read_timeout,
         )
         bot.memory = self.service
         warm_up = getattr(cold, "warm_up", None)

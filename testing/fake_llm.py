@@ -127,6 +127,9 @@ class FakeLLM:
         """Seconds to wait before answering every chat request (for timeout tests)."""
         self.chunk_delay: float = 0.0
         """Seconds to wait between two streamed chunks."""
+        self.keepalive_interval: float = 0.0
+        """While a streamed request waits out its delay, send an SSE comment
+        (``: keep-alive``, as OpenRouter does) this often (0: never)."""
         self._state = _State()
         self._lock = threading.Lock()
         self._runner: web.AppRunner | None = None
@@ -361,7 +364,10 @@ class FakeLLM:
 
         fault = self._take_fault(model)
         delay = self.delay + (fault.seconds if fault and fault.kind == "delay" else 0.0)
-        if delay > 0:
+        early: web.StreamResponse | None = None
+        if delay > 0 and self.keepalive_interval > 0 and body.get("stream"):
+            early = await self._keep_alive(request, delay)
+        elif delay > 0:
             await asyncio.sleep(delay)
         if fault is not None and fault.kind == "error":
             return _error(
@@ -409,8 +415,26 @@ class FakeLLM:
         include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
         break_after = fault.after_chunks if fault is not None and fault.kind == "break" else None
         return await self._stream(
-            request, model, text, finish_reason, usage if include_usage else None, break_after
+            request,
+            model,
+            text,
+            finish_reason,
+            usage if include_usage else None,
+            break_after,
+            response=early,
         )
+
+    async def _keep_alive(self, request: web.Request, seconds: float) -> web.StreamResponse:
+        """Start an SSE body and send only comments for ``seconds``."""
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            await response.write(b": keep-alive\n\n")
+            await asyncio.sleep(min(left, self.keepalive_interval))
+        return response
 
     async def _stream(
         self,
@@ -420,11 +444,14 @@ class FakeLLM:
         finish_reason: str,
         usage: dict[str, int] | None,
         break_after: int | None,
+        *,
+        response: web.StreamResponse | None = None,
     ) -> web.StreamResponse:
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-        )
-        await response.prepare(request)
+        if response is None:
+            response = web.StreamResponse(
+                headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+            )
+            await response.prepare(request)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
 

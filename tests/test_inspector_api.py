@@ -41,7 +41,8 @@ async def cold_snapshot(bot: Bot, key: ConversationKey) -> list[Any]:
 async def test_without_or_with_a_wrong_token_every_endpoint_is_401_and_nothing_changes(
     bot_factory: BotFactory,
 ) -> None:
-    bot = await make_bot(bot_factory)
+    # More wrong tokens than the default throttle allows (tests/test_leaks.py covers it).
+    bot = await make_bot(bot_factory, inspector_auth_failures=1000)
     key = await seed(bot)
     before = (await redis_snapshot(bot), await cold_snapshot(bot, key))
     assert before[1], "seeding wrote summaries"

@@ -31,6 +31,7 @@ from honeychat.adapters.slack.events import (
 )
 from honeychat.core.inflight import InflightTasks
 from honeychat.core.intake import EventIntake
+from honeychat.adapters.slack.logs import bolt_logger
 from honeychat.core.types import IncomingMessage, Reply
 
 if TYPE_CHECKING:
@@ -84,6 +85,7 @@ class SlackAdapter:
             # Acknowledge events only after the listener returns: the listener records the
             # event in Redis first (EventIntake), so nothing acknowledged is lost in a crash.
             "process_before_response": True,
+            "logger": bolt_logger(),  # never logs unverified request bodies
         }
         if base_url:
             client = AsyncWebClient(token=settings.slack_bot_token, base_url=base_url)

@@ -20,7 +20,6 @@ Rules the endpoints keep:
 from __future__ import annotations
 
 import logging
-import secrets
 from importlib import resources
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -32,6 +31,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from honeychat.core.inspector import models as m
+from honeychat.core.inspector.guard import AuthThrottle, SecurityMiddleware, tokens_match
 from honeychat.core.inspector.health import readiness
 from honeychat.core.memory.service import MemoryService, strict_reads
 from honeychat.core.memory.stores import StoreUnavailable
@@ -100,16 +100,16 @@ def _describe_validation(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def _token_checker(token: str | None) -> Any:
-    expected = token.encode() if token else None
-
+def _token_checker(token: str | None, throttle: AuthThrottle) -> Any:
     async def require_token(request: Request) -> None:
-        if expected is None:
+        if token is None:
             return
+        client = request.client.host if request.client else "unknown"
+        if throttle.blocked(client):
+            raise ApiError(429, "too_many_attempts", "too many wrong tokens; try again later")
         scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        given = value.strip().encode()
-        # compare_digest runs in time independent of where the strings differ.
-        if scheme.lower() != "bearer" or not secrets.compare_digest(given, expected):
+        if scheme.lower() != "bearer" or not tokens_match(value.strip(), token):
+            throttle.failed(client, request.url.path)
             raise ApiError(
                 401, "unauthorized", "a valid token is required: Authorization: Bearer <token>"
             )
@@ -152,7 +152,14 @@ def create_app(bot: Bot, *, inspector: bool = True) -> FastAPI:
             allow_methods=["GET", "DELETE"],
             allow_headers=["Authorization"],
         )
-    auth = Depends(_token_checker(token))
+    app.add_middleware(
+        SecurityMiddleware,
+        token_set=token is not None,
+        allowed_hosts=settings.inspector_allowed_hosts,
+    )
+    auth = Depends(
+        _token_checker(token, AuthThrottle(max_failures=settings.inspector_auth_failures))
+    )
     _install_error_handlers(app)
     api = APIRouter(prefix="/api", dependencies=[auth], responses=_ERRORS)
 

@@ -6,6 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from honeychat.core.inspector.models import Check, Readiness
+from honeychat.core.redact import redact
 
 if TYPE_CHECKING:
     from honeychat.core.bot import Bot
@@ -19,11 +20,11 @@ async def check_redis(bot: Bot) -> Check:
     memory = bot.memory
     if memory is None or memory.hot is None or bot.redis is None:
         return Check(name="redis", ok=False, detail="the hot memory layer is not connected")
-    where = bot.settings.redis_url or "embedded server"
+    where = redact(bot.settings.redis_url or "embedded server")
     try:
         await asyncio.wait_for(bot.redis.ping(), CHECK_TIMEOUT)
     except Exception as exc:
-        return Check(name="redis", ok=False, detail=f"{where}: {type(exc).__name__}: {exc}")
+        return Check(name="redis", ok=False, detail=redact(f"{where}: {type(exc).__name__}: {exc}"))
     return Check(name="redis", ok=True, detail=f"{where} answers")
 
 
@@ -32,7 +33,7 @@ async def check_chroma(bot: Bot) -> Check:
     memory = bot.memory
     if memory is None or memory.cold is None:
         return Check(name="chroma", ok=False, detail="the cold memory layer is not connected")
-    where = bot.settings.chroma_url or "embedded Chroma"
+    where = redact(bot.settings.chroma_url or "embedded Chroma")
     check = getattr(memory.cold, "check", None)
     try:
         if callable(check):
@@ -40,7 +41,7 @@ async def check_chroma(bot: Bot) -> Check:
         else:
             await asyncio.wait_for(memory.cold.latest("readyz:probe:probe"), CHECK_TIMEOUT)
     except Exception as exc:
-        return Check(name="chroma", ok=False, detail=f"{where}: {exc}")
+        return Check(name="chroma", ok=False, detail=redact(f"{where}: {exc}"))
     return Check(name="chroma", ok=True, detail=f"{where} answers")
 
 
@@ -53,7 +54,7 @@ def check_llm(bot: Bot) -> Check:
             ok=False,
             detail="no LLM configured: set OPENROUTER_API_KEY or LLM_BASE_URL",
         )
-    return Check(name="llm", ok=True, detail=f"configured: {endpoint}")
+    return Check(name="llm", ok=True, detail=f"configured: {redact(endpoint)}")
 
 
 async def readiness(bot: Bot) -> Readiness:

@@ -12,6 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from honeychat.core.settings import Settings
+from honeychat.core.shutdown import stop_on_signals, within
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,15 @@ async def serve(settings: Settings, host: str = DEFAULT_HOST, port: int = DEFAUL
     from honeychat.core.inspector.app import create_app
 
     async with Bot(settings) as bot:
-        server = make_server(create_app(bot), host, port)
+        # Signals are ours, not uvicorn's: uvicorn re-raises SIGTERM once it has stopped,
+        # which would kill the process before the bot (and an embedded valkey) stop.
+        server = make_server(create_app(bot), host, port, own_signals=False)
         log.info("inspector on http://%s:%d/", host, port)
-        await server.serve()
+        with stop_on_signals(asyncio.Event()) as stop:
+            serving = asyncio.create_task(server.serve())
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            server.should_exit = True
+            stopping.cancel()
+            await within(serving, settings.shutdown_timeout, "the inspector's open requests")
         return 0 if server.started else 1

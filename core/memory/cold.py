@@ -22,6 +22,7 @@ the server connection or of the embedding function is raised as
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import re
@@ -42,10 +43,12 @@ from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Documents, EmbeddingFunction
 from chromadb.errors import NotFoundError
 
+from honeychat.core.deadlines import GateClosed, GateTimeout, LayerGate
 from honeychat.core.memory import line_vectors
 from honeychat.core.memory.embeddings import EmbeddingError, embed, make_embedding_function
 from honeychat.core.memory.retrieval import split_lines
 from honeychat.core.memory.stores import StoreUnavailable
+from honeychat.core.redact import redact
 from honeychat.core.settings import Settings
 from honeychat.core.types import ConversationKey, Summary
 
@@ -168,6 +171,7 @@ class ChromaColdStore:
         layout: Layout = DEFAULT_LAYOUT,
         prefix: str = "hc",
         location: str = "Chroma",
+        gate: LayerGate | None = None,
     ) -> None:
         if layout not in LAYOUTS:
             raise ValueError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
@@ -184,6 +188,8 @@ class ChromaColdStore:
         self._client_lock = threading.Lock()
         self._collections: dict[str, Collection] = {}
         self._closed = False
+        self._gate = gate or LayerGate("chroma")
+        """Bounds the threads and time of foreground calls (see :mod:`honeychat.core.deadlines`)."""
 
     # The contract
 
@@ -346,7 +352,9 @@ class ChromaColdStore:
         self._collections.clear()
         if self._factory is not None and self._client is not None:
             client, self._client = self._client, None
-            await asyncio.to_thread(_close_client, client)
+            with contextlib.suppress(Exception):
+                await self._gate.run(lambda: _close_client(client))
+        self._gate.shutdown()
         self._closed = True
 
     # Helpers beyond the contract
@@ -425,9 +433,11 @@ class ChromaColdStore:
             if background:
                 loop = asyncio.get_running_loop()
                 return await loop.run_in_executor(_background_executor(), fn)
-            return await asyncio.to_thread(fn)
+            return await self._gate.run(fn)
         except StoreUnavailable:
             raise
+        except (GateClosed, GateTimeout) as exc:
+            raise StoreUnavailable("cold", f"{self.location}: {exc}") from exc
         except BaseException as exc:
             if not isinstance(exc, Exception) and not _is_rust_panic(exc):
                 raise
@@ -492,7 +502,7 @@ def _persistent_factory(path: Path) -> Callable[[], ClientAPI]:
     return create
 
 
-def _http_factory(url: str) -> Callable[[], ClientAPI]:
+def _http_factory(url: str, timeout: float = 10.0) -> Callable[[], ClientAPI]:
     parts = urlsplit(url if "://" in url else f"http://{url}")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"chroma_url must look like http://host:port, not {url!r}")
@@ -501,9 +511,9 @@ def _http_factory(url: str) -> Callable[[], ClientAPI]:
     port = parts.port or (443 if ssl else 8000)
 
     def create() -> ClientAPI:
-        import chromadb
+        from honeychat.core.memory.chroma_http import timed_http_client
 
-        return chromadb.HttpClient(host=host, port=port, ssl=ssl)
+        return timed_http_client(host, port, ssl=ssl, timeout=timeout)
 
     return create
 
@@ -518,8 +528,8 @@ def open_cold_store(settings: Settings, *, layout: Layout = DEFAULT_LAYOUT) -> C
     """
     factory: Callable[[], ClientAPI]
     if settings.chroma_url:
-        factory = _http_factory(settings.chroma_url)
-        location = f"Chroma server at {settings.chroma_url}"
+        factory = _http_factory(settings.chroma_url, settings.chroma_timeout)
+        location = f"Chroma server at {redact(settings.chroma_url)}"
     else:
         path = Path(settings.data_dir) / "chroma"
         factory = _persistent_factory(path)
@@ -530,6 +540,9 @@ def open_cold_store(settings: Settings, *, layout: Layout = DEFAULT_LAYOUT) -> C
         layout=layout,
         prefix=settings.key_prefix,
         location=location,
+        gate=LayerGate(
+            "chroma", timeout=settings.chroma_timeout, max_threads=settings.store_max_threads
+        ),
     )
 
 

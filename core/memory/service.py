@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
+from honeychat.core.deadlines import Budget, Circuit, caused_by_timeout
 from honeychat.core.memory.retrieval import (
     RetrievalOptions,
     TokenCounter,
@@ -30,6 +31,7 @@ from honeychat.core.types import ConversationKey, MemoryContext, Role, StoredMes
 log = logging.getLogger(__name__)
 
 _STRICT: ContextVar[bool] = ContextVar("honeychat_memory_strict", default=False)
+_BUDGET: ContextVar[Budget | None] = ContextVar("honeychat_memory_budget", default=None)
 
 
 @contextlib.contextmanager
@@ -85,6 +87,7 @@ class MemoryService:
         budget_tokens: int | None = None,
         options: RetrievalOptions = RetrievalOptions(),
         count: TokenCounter | None = None,
+        read_timeout: float = 2.0,
     ) -> None:
         self.hot = hot
         self.cold = cold
@@ -98,11 +101,28 @@ class MemoryService:
         self.count = count
         self.hot_health = LayerHealth("hot")
         self.cold_health = LayerHealth("cold")
+        self.read_timeout = read_timeout
+        """Seconds a turn's memory reads may take together; a layer that has not answered
+        by then counts as down for this turn and is skipped for a moment after."""
+        self._circuits = {"hot": Circuit(), "cold": Circuit()}
 
     async def _guard(self, health: LayerHealth, coro: Any, default: Any) -> Any:
+        circuit = self._circuits[health.layer]
+        budget = _BUDGET.get()
         try:
-            result = await coro
+            if not circuit.allows():
+                coro.close()
+                raise StoreUnavailable(health.layer, "timed out a moment ago; skipped")
+            try:
+                # Inside a turn's reads the budget applies; elsewhere the stores' own deadlines.
+                result = await asyncio.wait_for(coro, budget.left() if budget else None)
+            except TimeoutError as exc:
+                raise StoreUnavailable(
+                    health.layer, f"no answer within {self.read_timeout:g}s"
+                ) from exc
         except StoreUnavailable as exc:
+            if caused_by_timeout(exc):  # a hung layer: skip it for a moment, like a down one
+                circuit.trip()
             health.failed(exc.cause)
             METRICS.store_errors.labels(health.layer).inc()
             if _STRICT.get():
@@ -191,11 +211,15 @@ class MemoryService:
         wanted = self.options.candidates if k is None else max(k + 2, self.options.candidates)
         if k is not None and k <= 0:
             wanted = 0
-        buffered, latest, found = await asyncio.gather(
-            recent_read,
-            self.latest_summary(conversation),
-            self.candidates(conversation, query, wanted),
-        )
+        token = _BUDGET.set(Budget(self.read_timeout))
+        try:
+            buffered, latest, found = await asyncio.gather(
+                recent_read,
+                self.latest_summary(conversation),
+                self.candidates(conversation, query, wanted),
+            )
+        finally:
+            _BUDGET.reset(token)
         unavailable = tuple(h.layer for h in (self.hot_health, self.cold_health) if h.down)
         messages: list[StoredMessage] = buffered or []
         oldest_buffered = messages[0].seq if messages else math.inf
