@@ -29,9 +29,9 @@ from honeychat.adapters.slack.events import (
     is_direct_channel,
     is_person_message,
 )
+from honeychat.adapters.slack.logs import bolt_logger
 from honeychat.core.inflight import InflightTasks
 from honeychat.core.intake import EventIntake
-from honeychat.adapters.slack.logs import bolt_logger
 from honeychat.core.types import IncomingMessage, Reply
 
 if TYPE_CHECKING:
