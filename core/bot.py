@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from honeychat.core.characters import Character, CharacterRegistry, builtin_characters_dir
 from honeychat.core.delivery import ReplyStreamer
 from honeychat.core.keyed_lock import KeyedLock
+from honeychat.core.media import pipeline as media
 from honeychat.core.metrics import METRICS
 from honeychat.core.plugins import PluginHost
 from honeychat.core.prompt import build_messages
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from honeychat.core.llm import LLMClient
+    from honeychat.core.media_api import MediaAPI
     from honeychat.core.memory.redis_server import RedisConnection
     from honeychat.core.memory.service import MemoryService
 
@@ -59,6 +61,8 @@ class Bot:
         self.redis: aioredis.Redis | None = None
         self._redis_connection: RedisConnection | None = None
         self.llm: LLMClient | None = None
+        self.media_api: MediaAPI | None = None
+        """Transcription and speech (``/audio/*``), used when a turn carries audio."""
         self.memory: MemoryService | None = None
         self._locks = KeyedLock()
         self._seen_local: OrderedDict[str, float] = OrderedDict()
@@ -82,6 +86,9 @@ class Bot:
             from honeychat.core.llm import LLMClient
 
             self.llm = LLMClient(s)
+        from honeychat.core.media_api import MediaAPI
+
+        self.media_api = MediaAPI(s)
         self._collect_commands(await self.plugins.call("honeychat_register_commands", bot=self))
         await self.plugins.call("honeychat_startup", bot=self)
         self.started = True
@@ -112,6 +119,8 @@ class Bot:
         await self.plugins.call("honeychat_shutdown", bot=self)
         if self.llm is not None:
             await self.llm.aclose()
+        if self.media_api is not None:
+            await self.media_api.aclose()
         if self._redis_connection is not None:
             await self._redis_connection.close()
 
@@ -220,14 +229,11 @@ class Bot:
         if not message.addresses_bot:
             return
         conversation, character = await self.conversation_for(message)
-        if not text:
+        if not text and not media.usable_attachments(
+            message, media.options_for(self, message, character)
+        ):
             if message.attachments:
-                kinds = ", ".join(sorted({a.kind for a in message.attachments}))
-                await channel.send(
-                    Reply(
-                        f"I can't open {kinds} yet, but I'd love to hear about it. Could you tell me in words?"
-                    )
-                )
+                await channel.send(media.unusable_reply(message))
             return
         await self._turn(message, channel, conversation, character, text, was_cut)
 
@@ -248,6 +254,9 @@ class Bot:
         if isinstance(stop, Reply):
             await channel.send(stop)
             return
+        if message.attachments and (refusal := await media.prepare_media(turn, channel)):
+            await channel.send(refusal)
+            return
         stored: StoredMessage | None = await self.plugins.first(
             "honeychat_persist", conversation=conversation, role="user", text=turn.text, turn=turn
         )
@@ -257,12 +266,15 @@ class Bot:
         sections: list[str] = []
         for result in await self.plugins.call("honeychat_prompt_sections", turn=turn):
             sections.extend([result] if isinstance(result, str) else result)
-        messages = build_messages(
-            character,
-            turn.context,
-            turn.text,
-            sections=sections,
-            current_seq=stored.seq if stored else None,
+        messages = media.with_image_parts(
+            build_messages(
+                character,
+                turn.context,
+                turn.text,
+                sections=sections,
+                current_seq=stored.seq if stored else None,
+            ),
+            turn.media,
         )
         if self.llm is None:
             await channel.send(
@@ -306,6 +318,7 @@ class Bot:
             turn=turn,
         )
         await self.plugins.call("honeychat_schedule_summary", conversation=conversation, bot=self)
+        await media.speak_reply(turn, channel)
         turn.timings["total"] = time.perf_counter() - started
         turn.timings["overhead"] = turn.timings["total"] - turn.timings["llm"]
         METRICS.turn_overhead.observe(turn.timings["overhead"])

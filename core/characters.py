@@ -11,10 +11,12 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from honeychat.core.settings import ImageMode
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,20 @@ class MemoryOverrides(BaseModel):
     retrieval_k: int | None = Field(default=None, ge=0)
 
 
+class MediaOptions(BaseModel):
+    """Per-character media settings (the ``media:`` block of a character file)."""
+
+    model_config = {"extra": "forbid"}
+
+    image_mode: ImageMode | None = None
+    """Overrides the tier's and ``IMAGE_MODE``."""
+    vision_model: str | None = None
+    voice: str | None = None
+    """The ``/audio/speech`` voice this character speaks with (default ``TTS_VOICE``)."""
+    speak: Literal["never", "mirror", "always"] = "mirror"
+    """When to answer by voice (with ``TTS_MODEL`` set): ``mirror`` answers a voice note by voice."""
+
+
 class Character(BaseModel):
     """A persona the bot can speak as."""
 
@@ -53,6 +69,8 @@ class Character(BaseModel):
     memory: MemoryOverrides = Field(default_factory=MemoryOverrides)
     error_message: str = "Sorry, I lost my train of thought for a moment. Could you say that again?"
     """What the character says when the LLM cannot answer."""
+    media: MediaOptions = Field(default_factory=MediaOptions)
+    """Images, voice and spoken replies for this character."""
 
     @field_validator("id")
     @classmethod
