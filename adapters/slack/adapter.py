@@ -30,6 +30,7 @@ from honeychat.adapters.slack.events import (
     is_direct_channel,
     is_person_message,
 )
+from honeychat.adapters.slack.media import with_downloads
 from honeychat.core.types import IncomingMessage, Reply
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class SlackAdapter:
             # whenever SLACK_BOT_TOKEN is also in the environment).
             self.app = AsyncApp(token=settings.slack_bot_token, **common)
         self.client: AsyncWebClient = self.app.client
+        self._api_url = base_url
         self._app_token = settings.slack_app_token
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
@@ -199,6 +201,7 @@ class SlackAdapter:
             if event_id and await self.bot.seen_before(PLATFORM, str(event_id)):
                 log.info("slack event %s already handled; retry ignored", event_id)
                 return
+            message = with_downloads(message, self.client.token or "", self._api_url)
             await self.bot.handle_message(message, channel)
         except Exception:
             log.exception("slack turn for event %s failed", event_id)
