@@ -18,6 +18,7 @@ from honeychat.core.characters import Character, CharacterRegistry, builtin_char
 from honeychat.core.delivery import ReplyStreamer
 from honeychat.core.keyed_lock import KeyedLock
 from honeychat.core.media import pipeline as media
+from honeychat.core.media.local import expand_image_command
 from honeychat.core.metrics import METRICS
 from honeychat.core.plugins import PluginHost
 from honeychat.core.prompt import build_messages
@@ -218,6 +219,7 @@ class Bot:
                 log.exception("could not even send the error reply")
 
     async def _handle(self, message: IncomingMessage, channel: Channel) -> None:
+        message = expand_image_command(message)
         text, was_cut = self.clean_text(message.text)
         command = _COMMAND.match(text)
         if command:

@@ -150,7 +150,7 @@ class FakeLLM:
         """Seconds to wait before answering every audio request (for timeout tests)."""
         self.speech_audio: bytes | None = None
         """What ``/audio/speech`` answers (default: a few bytes that start like the format)."""
-        self._audio_faults: deque[int] = deque()
+        self._audio_faults: deque[tuple[int, str | None]] = deque()
         self._transcripts: deque[str] = deque()
         self._state = _State()
         self._lock = threading.Lock()
@@ -290,10 +290,15 @@ class FakeLLM:
             self._state.faults.clear()
             self._state.model_faults.clear()
 
-    def fail_audio_next(self, status: int = 500, *, times: int = 1) -> None:
-        """Answer the next ``times`` audio requests (transcription or speech) with an HTTP error."""
+    def fail_audio_next(
+        self, status: int = 500, *, times: int = 1, endpoint: str | None = None
+    ) -> None:
+        """Answer the next ``times`` audio requests with an HTTP error.
+
+        ``endpoint``: ``"transcriptions"`` or ``"speech"`` only; ``None``: either.
+        """
         with self._lock:
-            self._audio_faults.extend([status] * times)
+            self._audio_faults.extend([(status, endpoint)] * times)
 
     def script_transcripts(self, texts: Iterable[str]) -> None:
         """Queue exact transcripts, used before the words embedded in the audio."""
@@ -550,11 +555,16 @@ class FakeLLM:
             }
         )
 
-    async def _audio_fault(self) -> web.Response | None:
+    async def _audio_fault(self, endpoint: str) -> web.Response | None:
         if self.audio_delay > 0:
             await asyncio.sleep(self.audio_delay)
+        status = None
         with self._lock:
-            status = self._audio_faults.popleft() if self._audio_faults else None
+            for fault in self._audio_faults:
+                if fault[1] in (None, endpoint):
+                    self._audio_faults.remove(fault)
+                    status = fault[0]
+                    break
         if status is not None:
             return _error(status, f"Injected failure {status}.", "injected")
         return None
@@ -586,7 +596,7 @@ class FakeLLM:
             return denied
         if "file" not in files or not fields.get("model"):
             return _error(400, "'file' and 'model' are required (multipart/form-data).", "invalid")
-        if (fault := await self._audio_fault()) is not None:
+        if (fault := await self._audio_fault("transcriptions")) is not None:
             return fault
         with self._lock:
             scripted = self._transcripts.popleft() if self._transcripts else None
@@ -600,7 +610,7 @@ class FakeLLM:
         body = record.json
         if not isinstance(body, dict) or not body.get("input") or not body.get("model"):
             return _error(400, "'model' and 'input' are required.", "invalid_request")
-        if (fault := await self._audio_fault()) is not None:
+        if (fault := await self._audio_fault("speech")) is not None:
             return fault
         audio_format = str(body.get("response_format") or "mp3")
         starts = {"opus": b"OggS\x00\x02", "mp3": b"ID3\x04\x00", "wav": b"RIFF"}
