@@ -156,6 +156,8 @@ class FakeTelegram:
         self.uploads: list[dict[str, Any]] = []
         """Files the bot sent: ``{"method", "chat_id", "field", "filename", "data"}``."""
         self._file_ids = itertools.count(1)
+        self.fail_downloads = 0
+        """Answer the next this-many file downloads with HTTP 500."""
 
     # Lifecycle
 
@@ -370,6 +372,9 @@ class FakeTelegram:
         self.file_downloads.append(path)
         self._notify()
         file_id = path.rsplit("/", 1)[-1].split(".", 1)[0]
+        if self.fail_downloads > 0:
+            self.fail_downloads -= 1
+            return web.Response(status=500, text="Internal Server Error")
         if file_id not in self.files:
             return web.Response(status=404, text="Not Found")
         return web.Response(body=self.files[file_id], content_type="application/octet-stream")

@@ -167,35 +167,36 @@ async def test_spoken_reply_is_a_voice_note_in_opus(
     assert len(tg.uploads) == 1
 
 
-async def test_bytes_that_are_not_an_image_are_refused_by_content(
-    tg: FakeTelegram, start_adapter: StartAdapter, fake_llm: FakeLLM
+async def test_bad_media_gets_one_friendly_sentence_each_and_nothing_is_stored(
+    tg: FakeTelegram,
+    start_adapter: StartAdapter,
+    fake_llm: FakeLLM,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    adapter = await start_adapter()
+    adapter = await start_adapter(media_max_image_bytes=1000, media_max_audio_seconds=60)
+    # Bytes that are not an image, whatever the platform calls them.
     tg.push_update({"message": photo(tg, b"<html>login page</html>", "my cat")})
-    shown = await turn_done(tg, adapter, 1)
-    assert "can't open that kind of file" in shown[0]
-    assert not fake_llm.chat_requests
-    assert await stored_texts(adapter) == []
-
-
-async def test_too_large_files_are_refused_before_download(
-    tg: FakeTelegram, start_adapter: StartAdapter, fake_llm: FakeLLM
-) -> None:
-    adapter = await start_adapter(media_max_image_bytes=1000)
+    assert "can't open that kind of file" in (await turn_done(tg, adapter, 1))[-1]
+    downloads = len(tg.file_downloads)
+    # Bigger than the cap, as Telegram reports it: refused before downloading.
     tg.push_update({"message": photo(tg, png(padding=5000))})
-    shown = await turn_done(tg, adapter, 1)
-    assert "too big" in shown[0]
-    assert not tg.file_downloads and not fake_llm.chat_requests
-
-
-async def test_long_voice_notes_are_refused(
-    tg: FakeTelegram, start_adapter: StartAdapter, fake_llm: FakeLLM
-) -> None:
-    adapter = await start_adapter(media_max_audio_seconds=60)
+    assert "too big" in (await turn_done(tg, adapter, 2))[-1]
+    # Longer than allowed, as Telegram reports it: not downloaded, not transcribed.
     tg.push_update({"message": voice(tg, "a very long story", duration=300)})
-    shown = await turn_done(tg, adapter, 1)
-    assert "under 1 minute" in shown[0]
-    assert not fake_llm.transcription_requests
+    assert "under 1 minute" in (await turn_done(tg, adapter, 3))[-1]
+    assert len(tg.file_downloads) == downloads
+    # The file server fails: the error (its URL holds the bot token) is logged without it.
+    tg.fail_downloads = 1
+    tg.push_update({"message": voice(tg, "broken download")})
+    assert "couldn't download" in (await turn_done(tg, adapter, 4))[-1]
+    assert "ClientResponseError" in caplog.text and tg.token not in caplog.text
+    # A file Telegram no longer has (getFile answers 400).
+    message = voice(tg, "never arrives")
+    tg.files.clear()
+    tg.push_update({"message": message})
+    assert "couldn't download" in (await turn_done(tg, adapter, 5))[-1]
+    assert not fake_llm.chat_requests and not fake_llm.transcription_requests
+    assert await stored_texts(adapter) == []
 
 
 async def test_transcription_failure_is_friendly_and_stores_nothing(
@@ -227,15 +228,3 @@ async def test_transcription_timeout_is_friendly(
     shown = await turn_done(tg, adapter, 1)
     assert "couldn't listen" in shown[0]
     assert await stored_texts(adapter) == []
-
-
-async def test_a_failed_download_is_friendly(
-    tg: FakeTelegram, start_adapter: StartAdapter, fake_llm: FakeLLM
-) -> None:
-    adapter = await start_adapter()
-    message = voice(tg, "never arrives")
-    tg.files.clear()  # getFile now answers 400 invalid file_id
-    tg.push_update({"message": message})
-    shown = await turn_done(tg, adapter, 1)
-    assert "couldn't download" in shown[0]
-    assert not fake_llm.chat_requests

@@ -132,6 +132,10 @@ async def prepare_media(turn: Turn, channel: Channel) -> Reply | None:
             "images or voice notes in one message."
         )
     try:
+        await channel.typing()  # downloads and transcription take a while: show it
+    except Exception:
+        log.debug("typing indicator failed before media handling", exc_info=True)
+    try:
         for attachment, kind in wanted:
             item = await _fetch(attachment, kind, settings)
             refusal = await bot.plugins.first("honeychat_media_received", item=item, turn=turn)
