@@ -216,3 +216,21 @@ async def test_a_failing_speech_endpoint_leaves_the_text_reply(bot_factory: BotF
     # Speech is back: the next voice note is answered by voice too (mirror).
     await send(bot, "", attachments=(attached(voice_note("and now?")),), channel=channel)
     assert len(channel.audio) == 1 and channel.audio[0].data.startswith(b"ID3")
+
+
+def test_a_character_file_sets_its_media_options(tmp_path: Path) -> None:
+    from honeychat.core.characters import CharacterError, load_character_file
+
+    base = (
+        "name: Echo\npersona: A calm voice that loves long walks and short poems.\ngreeting: Hi!\n"
+    )
+    good = tmp_path / "echo.yaml"
+    good.write_text(base + "media:\n  voice: nova\n  speak: always\n  image_mode: describe\n")
+    character = load_character_file(good)
+    assert not isinstance(character, CharacterError)
+    assert (character.media.voice, character.media.speak) == ("nova", "always")
+    assert character.media.image_mode == "describe"
+    bad = tmp_path / "loud.yaml"
+    bad.write_text(base + "media:\n  speak: sometimes\n")
+    error = load_character_file(bad)
+    assert isinstance(error, CharacterError) and error.field == "media.speak" and error.line == 5
