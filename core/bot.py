@@ -320,10 +320,10 @@ class Bot:
             turn=turn,
         )
         await self.plugins.call("honeychat_schedule_summary", conversation=conversation, bot=self)
-        await media.speak_reply(turn, channel)
         turn.timings["total"] = time.perf_counter() - started
         turn.timings["overhead"] = turn.timings["total"] - turn.timings["llm"]
         METRICS.turn_overhead.observe(turn.timings["overhead"])
+        await media.speak_reply(turn, channel)  # after the timings: speech is not overhead
         await self.plugins.call("honeychat_turn_complete", turn=turn)
 
     # Commands
