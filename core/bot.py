@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from honeychat.core.characters import Character, CharacterRegistry
 from honeychat.core.delivery import ReplyStreamer
 from honeychat.core.keyed_lock import KeyedLock
+from honeychat.core.media import pipeline as media
+from honeychat.core.media.local import expand_image_command
 from honeychat.core.metrics import METRICS
 from honeychat.core.ordering import ConversationOrder, LeaseLost
 from honeychat.core.plugins import PluginHost
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from honeychat.core.llm import LLMClient
+    from honeychat.core.media_api import MediaAPI
     from honeychat.core.memory.redis_server import RedisConnection
     from honeychat.core.memory.service import MemoryService
 
@@ -66,6 +69,8 @@ class Bot:
         self.redis: aioredis.Redis | None = None
         self._redis_connection: RedisConnection | None = None
         self.llm: LLMClient | None = None
+        self.media_api: MediaAPI | None = None
+        """Transcription and speech (``/audio/*``), used when a turn carries audio."""
         self.memory: MemoryService | None = None
         self._locks = KeyedLock()
         self.ordering = ConversationOrder(self)
@@ -91,6 +96,9 @@ class Bot:
             from honeychat.core.llm import LLMClient
 
             self.llm = LLMClient(s)
+        from honeychat.core.media_api import MediaAPI
+
+        self.media_api = MediaAPI(s)
         self._collect_commands(await self.plugins.call("honeychat_register_commands", bot=self))
         await self.plugins.call("honeychat_startup", bot=self)
         self.started = True
@@ -128,6 +136,8 @@ class Bot:
         finally:
             if self.llm is not None:
                 await self.llm.aclose()
+            if self.media_api is not None:
+                await self.media_api.aclose()
             await self.ordering.close()
             if self._redis_connection is not None:
                 await self._redis_connection.close()
@@ -272,6 +282,7 @@ class Bot:
         return bool(text) and message.addresses_bot and not _COMMAND.match(text)
 
     async def _handle(self, message: IncomingMessage, channel: Channel) -> None:
+        message = expand_image_command(message)
         text, was_cut = self.clean_text(message.text)
         command = _COMMAND.match(text)
         if command:
@@ -283,14 +294,11 @@ class Bot:
         if not message.addresses_bot:
             return
         conversation, character = await self.conversation_for(message)
-        if not text:
+        if not text and not media.usable_attachments(
+            message, media.options_for(self, message, character)
+        ):
             if message.attachments:
-                kinds = ", ".join(sorted({a.kind for a in message.attachments}))
-                await channel.send(
-                    Reply(
-                        f"I can't open {kinds} yet, but I'd love to hear about it. Could you tell me in words?"
-                    )
-                )
+                await channel.send(media.unusable_reply(message))
             return
         async with self.ordering.hold(conversation):
             await self._turn(message, channel, conversation, character, text, was_cut)
@@ -312,6 +320,9 @@ class Bot:
         if isinstance(stop, Reply):
             await channel.send(stop)
             return
+        if message.attachments and (refusal := await media.prepare_media(turn, channel)):
+            await channel.send(refusal)
+            return
         await self.ordering.confirm()
         stored: StoredMessage | None = await self.plugins.first(
             "honeychat_persist", conversation=conversation, role="user", text=turn.text, turn=turn
@@ -330,7 +341,7 @@ class Bot:
             current_seq=stored.seq if stored else None,
             user_name=message.user_name,
         )
-        messages = prompt.messages
+        messages = media.with_image_parts(prompt.messages, turn.media)
         if prompt.fired:
             turn.extras["lorebook_fired"] = prompt.lorebook_report()
         if self.llm is None:
@@ -406,6 +417,7 @@ class Bot:
         turn.timings["total"] = time.perf_counter() - started
         turn.timings["overhead"] = turn.timings["total"] - turn.timings["llm"]
         METRICS.turn_overhead.observe(turn.timings["overhead"])
+        await media.speak_reply(turn, channel)  # after the timings: speech is not overhead
         await self.plugins.call("honeychat_turn_complete", turn=turn)
 
     # Commands

@@ -9,12 +9,13 @@ honeychat does not use are kept under ``card:`` so an export is lossless.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import (
@@ -27,9 +28,12 @@ from pydantic import (
 )
 
 from honeychat.core.lorebook import Lorebook
+from honeychat.core.settings import ImageMode
 
 if TYPE_CHECKING:
     from honeychat.core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 _ID_RULE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
@@ -48,6 +52,20 @@ class MemoryOverrides(BaseModel):
 
     recent_messages: int | None = Field(default=None, ge=0)
     retrieval_k: int | None = Field(default=None, ge=0)
+
+
+class MediaOptions(BaseModel):
+    """Per-character media settings (the ``media:`` block of a character file)."""
+
+    model_config = {"extra": "forbid"}
+
+    image_mode: ImageMode | None = None
+    """Overrides the tier's and ``IMAGE_MODE``."""
+    vision_model: str | None = None
+    voice: str | None = None
+    """The ``/audio/speech`` voice this character speaks with (default ``TTS_VOICE``)."""
+    speak: Literal["never", "mirror", "always"] = "mirror"
+    """When to answer by voice (with ``TTS_MODEL`` set): ``mirror`` answers a voice note by voice."""
 
 
 class Character(BaseModel):
@@ -95,6 +113,8 @@ class Character(BaseModel):
     memory: MemoryOverrides = Field(default_factory=MemoryOverrides)
     error_message: str = "Sorry, I lost my train of thought for a moment. Could you say that again?"
     """What the character says when the LLM cannot answer."""
+    media: MediaOptions = Field(default_factory=MediaOptions)
+    """Images, voice and spoken replies for this character."""
 
     @field_validator("id")
     @classmethod

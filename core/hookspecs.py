@@ -31,6 +31,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from honeychat.core.bot import Bot
+    from honeychat.core.media.items import MediaItem
     from honeychat.core.memory.stores import ColdStore, HotStore
     from honeychat.core.turn import Turn
     from honeychat.core.types import ConversationKey, MemoryContext, Reply, StoredMessage, Summary
@@ -203,3 +204,51 @@ def honeychat_clear_memory(conversation: ConversationKey, bot: Bot) -> None:
 @hookspec
 def honeychat_conversation_cleared(conversation: ConversationKey, bot: Bot) -> None:
     """Notification after a conversation was cleared, for plugins that keep their own state."""
+
+
+# Media: images, voice notes and spoken replies (see honeychat.core.media)
+
+
+@hookspec(firstresult=True)
+def honeychat_media_received(item: MediaItem, turn: Turn) -> Reply | None:
+    """Inspect or change one downloaded image or audio file before it is used (firstresult).
+
+    Called for each item of a message after its size and type (by content)
+    were checked, before transcription or description. Return a
+    :class:`~honeychat.core.types.Reply` to refuse the whole message (an NSFW
+    filter): the user gets it and nothing is stored. An implementation may
+    also replace ``item.data`` (then keep ``mime_type``/``extension`` true).
+    """
+
+
+@hookspec(firstresult=True)
+def honeychat_transcribe(item: MediaItem, turn: Turn) -> str | None:
+    """Return the words spoken in an audio item (firstresult), e.g. from a local Whisper.
+
+    Return ``None`` to let the next implementation, then the built-in
+    ``/audio/transcriptions`` call (``STT_MODEL``), answer. Runs under
+    ``STT_TIMEOUT``; an exception or an empty text gives the user a friendly
+    answer and ends the turn.
+    """
+
+
+@hookspec(firstresult=True)
+def honeychat_describe_image(item: MediaItem, turn: Turn) -> str | None:
+    """Return a description of an image item (firstresult); only with ``IMAGE_MODE=describe``.
+
+    Return ``None`` to let the built-in vision call (``VISION_MODEL``) answer.
+    The description goes to the chat model and memory as text.
+    """
+
+
+@hookspec(firstresult=True)
+def honeychat_synthesize_speech(
+    text: str, voice: str, audio_format: str, turn: Turn
+) -> bytes | None:
+    """Return ``text`` spoken by ``voice`` as audio in ``audio_format`` (firstresult).
+
+    Called only when the character answers by voice (``TTS_MODEL`` set and
+    its ``media.speak`` says so). ``audio_format`` is what the platform plays
+    (``opus`` in OGG for Telegram voice notes, ``mp3`` elsewhere). Return
+    ``None`` to let the built-in ``/audio/speech`` call answer.
+    """

@@ -329,7 +329,7 @@ class LLMClient:
 
     async def complete(
         self,
-        messages: list[dict[str, str]],
+        messages: list[dict[str, Any]],
         *,
         model: str,
         fallback_models: Sequence[str] = (),
@@ -356,7 +356,7 @@ class LLMClient:
 
     def stream(
         self,
-        messages: list[dict[str, str]],
+        messages: list[dict[str, Any]],
         *,
         model: str,
         fallback_models: Sequence[str] = (),
@@ -383,7 +383,7 @@ class LLMClient:
 
     def _body(
         self,
-        messages: list[dict[str, str]],
+        messages: list[dict[str, Any]],
         model: str,
         max_tokens: int | None,
         temperature: float | None,
@@ -470,7 +470,7 @@ class LLMClient:
         self,
         result: CompletionStream,
         chain: list[str],
-        messages: list[dict[str, str]],
+        messages: list[dict[str, Any]],
         max_tokens: int | None,
         temperature: float | None,
     ) -> AsyncGenerator[str, None]:

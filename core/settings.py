@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -32,6 +32,11 @@ def default_data_dir() -> Path:
     return base / "honeychat"
 
 
+ImageMode = Literal["inline", "describe", "off"]
+"""How images reach the chat model: as image parts (``inline``), as a description
+written by ``VISION_MODEL`` (``describe``, for text-only chat models), or not at all."""
+
+
 class Tier(BaseModel):
     """What one class of users gets: model, output size, history window and quota."""
 
@@ -42,6 +47,10 @@ class Tier(BaseModel):
     """How many of the hot buffer's newest messages go into the prompt."""
     daily_message_limit: int | None = Field(default=None, ge=0)
     """Messages a user may send per day (``None``: unlimited)."""
+    image_mode: ImageMode | None = None
+    """Overrides ``IMAGE_MODE`` for this tier (``None``: the global setting)."""
+    vision_model: str | None = None
+    """Overrides ``VISION_MODEL`` for this tier."""
 
 
 def _default_tiers() -> dict[str, Tier]:
@@ -182,6 +191,39 @@ class Settings(BaseSettings):
     # Logging
     log_level: str = "INFO"
 
+    # Media: images, voice notes and spoken replies (see honeychat.core.media)
+    image_mode: ImageMode = "inline"
+    vision_model: str = "openai/gpt-4o-mini"
+    """The model that describes images when ``IMAGE_MODE=describe``."""
+    media_max_image_bytes: int = Field(default=10_000_000, ge=1)
+    media_max_audio_bytes: int = Field(default=20_000_000, ge=1)
+    media_max_audio_seconds: float = Field(default=600, gt=0)
+    """Longer voice notes are refused (when the platform reports a duration)."""
+    media_max_items: int = Field(default=4, ge=1)
+    """Images and audio files handled per message; more are refused."""
+    media_download_timeout: float = Field(default=30.0, gt=0)
+    stt_enabled: bool = True
+    """Transcribe voice notes and audio files (through ``/audio/transcriptions``)."""
+    stt_model: str = "whisper-1"
+    stt_base_url: str | None = None
+    """An OpenAI-compatible server for transcription; default: the LLM's endpoint."""
+    stt_api_key: str | None = None
+    """Key for ``STT_BASE_URL``; default: the LLM's key."""
+    stt_language: str | None = None
+    """ISO-639-1 hint for transcription (``None``: detected by the model)."""
+    stt_timeout: float = Field(default=60.0, gt=0)
+    stt_echo: bool = True
+    """Show the transcript back to the user (a quoted line) before the reply."""
+    tts_model: str | None = None
+    """Set to answer by voice (through ``/audio/speech``), e.g. ``tts-1``."""
+    tts_base_url: str | None = None
+    tts_api_key: str | None = None
+    tts_voice: str = "alloy"
+    """The default voice; a character's ``media.voice`` wins."""
+    tts_timeout: float = Field(default=60.0, gt=0)
+    tts_max_chars: int = Field(default=4000, ge=1)
+    """Longer replies are sent as text only."""
+
     @field_validator(
         "disabled_plugins",
         "adapters",
@@ -238,6 +280,24 @@ class Settings(BaseSettings):
     def summary_window_messages(self) -> int:
         """A window counted in messages: one user message and one reply per turn."""
         return 2 * self.summary_window
+
+    @property
+    def stt_endpoint(self) -> str | None:
+        """The transcription base URL (``STT_BASE_URL``, else the LLM's)."""
+        return (self.stt_base_url or "").rstrip("/") or self.llm_endpoint
+
+    @property
+    def stt_key(self) -> str | None:
+        return self.stt_api_key if self.stt_base_url else self.llm_key
+
+    @property
+    def tts_endpoint(self) -> str | None:
+        """The speech base URL (``TTS_BASE_URL``, else the LLM's)."""
+        return (self.tts_base_url or "").rstrip("/") or self.llm_endpoint
+
+    @property
+    def tts_key(self) -> str | None:
+        return self.tts_api_key if self.tts_base_url else self.llm_key
 
     def tier_for(self, platform: str, user_id: str) -> tuple[str, Tier]:
         """The tier name and limits that apply to a user."""

@@ -12,6 +12,7 @@ from honeychat.core.types import ConversationKey, IncomingMessage, MemoryContext
 if TYPE_CHECKING:
     from honeychat.core.bot import Bot
     from honeychat.core.characters import Character
+    from honeychat.core.media.items import MediaItem
 
 
 @dataclass(slots=True)
@@ -44,6 +45,8 @@ class Turn:
     """Seconds spent: ``llm`` (waiting on the model), ``total``, and ``overhead``
     (``total - llm``: everything honeychat itself did). Complete in
     ``honeychat_turn_complete``."""
+    media: list[MediaItem] = field(default_factory=list)
+    """Images and audio of the message, downloaded and checked (see :mod:`honeychat.core.media`)."""
 
 
 @dataclass(slots=True)

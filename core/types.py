@@ -9,6 +9,7 @@ or Slack.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -28,11 +29,18 @@ class Role(StrEnum):
     ASSISTANT = "assistant"
 
 
+AttachmentFetcher = Callable[[int], Awaitable[bytes]]
+"""Downloads an attachment's bytes, reading at most the given number of bytes; raises
+:class:`honeychat.core.media.errors.MediaTooLarge` past it (any other exception: the
+download failed). The core wraps every call in a deadline."""
+
+
 @dataclass(frozen=True, slots=True)
 class Attachment:
     """Metadata of a file, photo, sticker or voice note attached to a message.
 
-    The core never downloads attachments; it only knows they are there.
+    Adapters that can download the file set ``fetch``; the core decides
+    whether to call it (see :mod:`honeychat.core.media`).
     """
 
     kind: str
@@ -41,6 +49,10 @@ class Attachment:
     mime_type: str | None = None
     size: int | None = None
     url: str | None = None
+    duration: float | None = None
+    """Seconds of audio or video, when the platform reports it."""
+    fetch: AttachmentFetcher | None = field(default=None, compare=False, repr=False)
+    """The adapter's downloader for this file (``None``: it cannot be downloaded)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from urllib.parse import quote
 from pydantic import Field, field_validator
 
 from honeychat import hookimpl
+from honeychat.core.media.pipeline import kind_of
 from honeychat.core.types import Reply, utc_now
 from honeychat.plugins.timezones import UserTimeZones
 
@@ -77,6 +78,9 @@ class QuotaConfig(UserTimeZones):
     """Platforms never counted: by default the local terminal chat (the operator's own)."""
     character_messages: dict[str, str] = Field(default_factory=dict)
     """Per-character override of ``message``, keyed by character id."""
+    media_weight: int = Field(default=1, ge=1)
+    """How many messages a message with an image or a voice note counts for
+    (transcription and vision cost more than text)."""
 
     @field_validator("message")
     @classmethod
@@ -127,14 +131,14 @@ class QuotaPlugin:
         user = f"{quote(platform, safe='')}:{quote(user_id, safe='')}"
         return f"{bot.settings.key_prefix}:quota:{user}:{day.isoformat()}"
 
-    async def count(self, bot: Bot, key: str) -> int | None:
-        """Add one to the day's count and return it; ``None`` when Redis is unreachable."""
+    async def count(self, bot: Bot, key: str, amount: int = 1) -> int | None:
+        """Add ``amount`` to the day's count and return it; ``None`` when Redis is unreachable."""
         if bot.redis is None:
             self._log_outage("no Redis connection")
             return None
         try:
             async with bot.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(key)
+                pipe.incrby(key, amount)
                 pipe.expire(key, KEY_TTL_SECONDS)
                 count, _ = await pipe.execute()
         except Exception as exc:  # any Redis or network failure: fail open
@@ -157,7 +161,9 @@ class QuotaPlugin:
             return None
         platform, user_id = turn.message.platform, turn.message.user_id
         day, left = self.local_day(platform, user_id)
-        count = await self.count(turn.bot, self.key(turn.bot, platform, user_id, day))
+        has_media = any(kind_of(a) for a in turn.message.attachments)
+        weight = self.config.media_weight if has_media else 1
+        count = await self.count(turn.bot, self.key(turn.bot, platform, user_id, day), weight)
         if count is None or count <= limit:
             return None
         template = self.config.character_messages.get(turn.character.id, self.config.message)

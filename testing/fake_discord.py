@@ -10,11 +10,18 @@ Every REST request is recorded in :attr:`FakeDiscord.requests`; failures
 (429 with ``retry_after`` and ``X-RateLimit-*`` headers, 403 Forbidden) can be
 scripted per route, and :meth:`FakeDiscord.drop_connection` kills the gateway
 socket the way a network failure would.
+
+Files: :meth:`FakeDiscord.attachment` hosts bytes on the fake's CDN route
+(``GET /attachments/<id>/<filename>``) and returns the attachment object for
+:meth:`FakeDiscord.send_message`; files the bot uploads (multipart
+``payload_json`` + ``files[n]``) land in :attr:`FakeDiscord.uploads`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.parser
+import email.policy
 import itertools
 import json
 import re
@@ -42,6 +49,24 @@ def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None
         status=status,
         headers={**(headers or {}), "Content-Type": "application/json"},
     )
+
+
+def _multipart(raw: bytes, content_type: str) -> dict[str, Any]:
+    """A multipart body as ``{"payload_json": ..., "files": [(filename, type, bytes)]}``."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + raw
+    )
+    found: dict[str, Any] = {"files": []}
+    for part in message.iter_parts():
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        name = part.get_param("name", header="content-disposition")
+        filename = part.get_filename()
+        if filename is not None:
+            found["files"].append((filename, part.get_content_type(), data))
+        elif name == "payload_json":
+            found["payload_json"] = json.loads(data)
+    return found
 
 
 def _member(user: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -137,12 +162,19 @@ class FakeDiscord:
         self._replay_extra = 0
         self._last_original: str | None = None
         self.port = 0
+        self.cdn: dict[str, bytes] = {}
+        """Hosted attachment bytes by attachment id."""
+        self.cdn_downloads: list[str] = []
+        """Attachment ids the bot downloaded."""
+        self.uploads: list[dict[str, Any]] = []
+        """Files the bot sent: ``{"channel_id", "filename", "content_type", "data"}``."""
 
     # Lifecycle
 
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/gateway", self._gateway)
+        app.router.add_get("/attachments/{id}/{filename}", self._cdn)
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._rest)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -305,6 +337,44 @@ class FakeDiscord:
             }
             data["referenced_message"] = referenced
         return data
+
+    def attachment(
+        self,
+        data: bytes,
+        filename: str,
+        content_type: str | None,
+        *,
+        voice: bool = False,
+        duration: float | None = None,
+        size: int | None = None,
+    ) -> dict[str, Any]:
+        """Host ``data`` and return its attachment object (a voice message with ``voice``)."""
+        attachment_id = snowflake()
+        self.cdn[attachment_id] = data
+        url = f"http://127.0.0.1:{self.port}/attachments/{attachment_id}/{filename}"
+        found: dict[str, Any] = {
+            "id": attachment_id,
+            "filename": filename,
+            "size": len(data) if size is None else size,
+            "url": url,
+            "proxy_url": url,
+        }
+        if content_type:
+            found["content_type"] = content_type
+        if voice:
+            found["duration_secs"] = 3.0 if duration is None else duration
+            found["waveform"] = "AAAA"
+        elif duration is not None:
+            found["duration_secs"] = duration
+        return found
+
+    async def _cdn(self, request: web.Request) -> web.Response:
+        attachment_id = request.match_info["id"]
+        self.cdn_downloads.append(attachment_id)
+        await self._notify()
+        if attachment_id not in self.cdn:
+            return web.Response(status=404, text="404: Not Found")
+        return web.Response(body=self.cdn[attachment_id], content_type="application/octet-stream")
 
     @staticmethod
     def dm_channel_id(user: dict[str, Any]) -> str:
@@ -557,7 +627,7 @@ class FakeDiscord:
             if request.content_type == "application/json":
                 body = json.loads(raw)
             elif request.content_type.startswith("multipart/"):
-                body = {"multipart": raw.decode(errors="replace")}
+                body = _multipart(raw, request.headers["Content-Type"])
         record = RecordedRequest(
             request.method, path, dict(request.query), body, dict(request.headers)
         )
@@ -640,7 +710,19 @@ class FakeDiscord:
         if m == "POST" and (match := re.fullmatch(r"/channels/(\d+)/typing", p)):
             return web.Response(status=204)
         if m == "POST" and (match := re.fullmatch(r"/channels/(\d+)/messages", p)):
-            return _json(self._store_message(match.group(1), r.json), headers=ok_headers)
+            body = r.json
+            if isinstance(body, dict) and "files" in body:  # multipart: payload_json + files[n]
+                for name, content_type, data in body["files"]:
+                    self.uploads.append(
+                        {
+                            "channel_id": match.group(1),
+                            "filename": name,
+                            "content_type": content_type,
+                            "data": data,
+                        }
+                    )
+                body = body.get("payload_json") or {}
+            return _json(self._store_message(match.group(1), body), headers=ok_headers)
         if m == "PATCH" and (match := re.fullmatch(r"/channels/(\d+)/messages/(\d+)", p)):
             return self._edit_message(match.group(2), r.json, ok_headers)
         if m == "POST" and (match := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", p)):

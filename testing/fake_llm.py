@@ -1,13 +1,19 @@
 """A fake OpenAI-compatible LLM server on 127.0.0.1, for tests and demos.
 
 It speaks the real wire protocol over real HTTP: ``POST /v1/chat/completions``
-(plain JSON or Server-Sent Events when ``"stream": true``),
-``POST /v1/embeddings`` and ``GET /v1/models``. Point any OpenAI-compatible
+(plain JSON or Server-Sent Events when ``"stream": true``, with image
+content parts), ``POST /v1/embeddings``, ``GET /v1/models``, and the audio
+endpoints: ``POST /v1/audio/transcriptions`` (multipart, answers
+``{"text": ...}``) and ``POST /v1/audio/speech`` (JSON, answers audio bytes). Point any OpenAI-compatible
 client at :attr:`FakeLLM.base_url`.
 
 Replies are deterministic. By default the server acknowledges the last user
 message (``"I hear you: <text>"``); :meth:`FakeLLM.script` queues exact
-replies and :attr:`FakeLLM.responder` computes one per request. Failures are
+replies and :attr:`FakeLLM.responder` computes one per request. A chat
+request carrying images is answered ``"I see: <labels>. <text>"`` (labels of
+:func:`honeychat.testing.media.png` images). Transcription hears the words of
+:func:`honeychat.testing.media.voice_note` bytes (or :meth:`FakeLLM.script_transcripts`);
+audio failures are injected with :meth:`FakeLLM.fail_audio_next` and :attr:`FakeLLM.audio_delay`. Failures are
 injected per request (:meth:`FakeLLM.fail_next`, :meth:`FakeLLM.empty_next`,
 :meth:`FakeLLM.content_filter_next`, :meth:`FakeLLM.break_stream_next`,
 :meth:`FakeLLM.delay_next`) or per model (:meth:`FakeLLM.fail_model`). Every
@@ -29,6 +35,8 @@ runs in a background thread.
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import hashlib
 import json
 import math
@@ -43,7 +51,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
+from aiohttp import BodyPartReader as aiohttp_BodyPartReader
 from aiohttp import web
+
+from honeychat.testing.media import sample_label
 
 Responder = Callable[[dict[str, Any]], str]
 """Computes a reply from the parsed request body."""
@@ -67,6 +78,9 @@ class RecordedRequest:
     """The parsed JSON body, or ``None`` when there was no (valid) body."""
     at: float
     """``time.monotonic()`` when the request arrived."""
+    multipart: dict[str, Any] | None = None
+    """For multipart requests: ``{"fields": {name: text}, "files": {name: (filename,
+    content_type, bytes)}}``."""
 
     @property
     def model(self) -> str | None:
@@ -75,6 +89,11 @@ class RecordedRequest:
             value = self.json.get("model")
             return value if isinstance(value, str) else None
         return None
+
+    @property
+    def form(self) -> dict[str, str]:
+        """The text fields of a multipart request (``/audio/transcriptions``)."""
+        return dict(self.multipart.get("fields", {})) if self.multipart else {}
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -130,6 +149,12 @@ class FakeLLM:
         self.keepalive_interval: float = 0.0
         """While a streamed request waits out its delay, send an SSE comment
         (``: keep-alive``, as OpenRouter does) this often (0: never)."""
+        self.audio_delay: float = 0.0
+        """Seconds to wait before answering every audio request (for timeout tests)."""
+        self.speech_audio: bytes | None = None
+        """What ``/audio/speech`` answers (default: a few bytes that start like the format)."""
+        self._audio_faults: deque[tuple[int, str | None]] = deque()
+        self._transcripts: deque[str] = deque()
         self._state = _State()
         self._lock = threading.Lock()
         self._runner: web.AppRunner | None = None
@@ -152,6 +177,8 @@ class FakeLLM:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
+        app.router.add_post("/v1/audio/speech", self._speech)
         # handler_cancellation: a client that gave up (timeout) cancels its
         # delayed handler, so shutdown never waits for it.
         runner = web.AppRunner(
@@ -266,6 +293,21 @@ class FakeLLM:
             self._state.faults.clear()
             self._state.model_faults.clear()
 
+    def fail_audio_next(
+        self, status: int = 500, *, times: int = 1, endpoint: str | None = None
+    ) -> None:
+        """Answer the next ``times`` audio requests with an HTTP error.
+
+        ``endpoint``: ``"transcriptions"`` or ``"speech"`` only; ``None``: either.
+        """
+        with self._lock:
+            self._audio_faults.extend([(status, endpoint)] * times)
+
+    def script_transcripts(self, texts: Iterable[str]) -> None:
+        """Queue exact transcripts, used before the words embedded in the audio."""
+        with self._lock:
+            self._transcripts.extend(texts)
+
     def _queue(self, fault: _Fault) -> None:
         if fault.times < 1:
             raise ValueError("times must be at least 1")
@@ -285,6 +327,16 @@ class FakeLLM:
         if not chats:
             raise AssertionError("FakeLLM has received no chat request")
         return chats[-1].messages
+
+    @property
+    def transcription_requests(self) -> list[RecordedRequest]:
+        """The recorded ``/audio/transcriptions`` requests, oldest first."""
+        return [r for r in self.requests if r.path.endswith("/audio/transcriptions")]
+
+    @property
+    def speech_requests(self) -> list[RecordedRequest]:
+        """The recorded ``/audio/speech`` requests, oldest first."""
+        return [r for r in self.requests if r.path.endswith("/audio/speech")]
 
     def prompts_containing(self, text: str) -> list[RecordedRequest]:
         """Chat requests in which some message's content contains ``text``."""
@@ -338,6 +390,18 @@ class FakeLLM:
                 return self._state.script.popleft()
         if self.responder is not None:
             return self.responder(body)
+        last = next(
+            (
+                m
+                for m in reversed(body["messages"])
+                if isinstance(m, dict) and m.get("role") == "user"
+            ),
+            {},
+        )
+        images = _image_labels(last.get("content"))
+        if images:
+            text = " ".join(_content_text(last.get("content")).split())
+            return f"I see: {'; '.join(images)}. {text[:_REPLY_PREVIEW_CHARS]}".strip()
         last_user = next(
             (
                 _content_text(m.get("content"))
@@ -518,6 +582,68 @@ class FakeLLM:
             }
         )
 
+    async def _audio_fault(self, endpoint: str) -> web.Response | None:
+        if self.audio_delay > 0:
+            await asyncio.sleep(self.audio_delay)
+        status = None
+        with self._lock:
+            for fault in self._audio_faults:
+                if fault[1] in (None, endpoint):
+                    self._audio_faults.remove(fault)
+                    status = fault[0]
+                    break
+        if status is not None:
+            return _error(status, f"Injected failure {status}.", "injected")
+        return None
+
+    async def _transcriptions(self, request: web.Request) -> web.Response:
+        fields: dict[str, str] = {}
+        files: dict[str, tuple[str | None, str | None, bytes]] = {}
+        if request.content_type == "multipart/form-data":
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                if not isinstance(part, aiohttp_BodyPartReader) or part.name is None:
+                    continue
+                if part.filename is not None:
+                    content_type = part.headers.get("Content-Type")
+                    files[part.name] = (part.filename, content_type, bytes(await part.read()))
+                else:
+                    fields[part.name] = await part.text()
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            json=None,
+            at=time.monotonic(),
+            multipart={"fields": fields, "files": files},
+        )
+        with self._lock:
+            self.requests.append(record)
+        if (denied := self._unauthorized(record)) is not None:
+            return denied
+        if "file" not in files or not fields.get("model"):
+            return _error(400, "'file' and 'model' are required (multipart/form-data).", "invalid")
+        if (fault := await self._audio_fault("transcriptions")) is not None:
+            return fault
+        with self._lock:
+            scripted = self._transcripts.popleft() if self._transcripts else None
+        text = scripted if scripted is not None else sample_label(files["file"][2]) or ""
+        return web.json_response({"text": text})
+
+    async def _speech(self, request: web.Request) -> web.Response:
+        record = await self._record(request)
+        if (denied := self._unauthorized(record)) is not None:
+            return denied
+        body = record.json
+        if not isinstance(body, dict) or not body.get("input") or not body.get("model"):
+            return _error(400, "'model' and 'input' are required.", "invalid_request")
+        if (fault := await self._audio_fault("speech")) is not None:
+            return fault
+        audio_format = str(body.get("response_format") or "mp3")
+        starts = {"opus": b"OggS\x00\x02", "mp3": b"ID3\x04\x00", "wav": b"RIFF"}
+        data = self.speech_audio or starts.get(audio_format, b"") + body["input"].encode()[:64]
+        return web.Response(body=data, content_type="application/octet-stream")
+
     async def _models(self, request: web.Request) -> web.Response:
         record = await self._record(request)
         if (denied := self._unauthorized(record)) is not None:
@@ -562,6 +688,21 @@ def _content_text(content: Any) -> str:
     if isinstance(content, list):
         return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
     return ""
+
+
+def _image_labels(content: Any) -> list[str]:
+    """Labels of the ``image_url`` parts of a message (``?`` for an image without one)."""
+    labels = []
+    for part in content if isinstance(content, list) else []:
+        if not isinstance(part, dict) or part.get("type") != "image_url":
+            continue
+        url = str((part.get("image_url") or {}).get("url", ""))
+        data = b""
+        if url.startswith("data:") and "," in url:
+            with contextlib.suppress(ValueError):
+                data = base64.b64decode(url.split(",", 1)[1])
+        labels.append(sample_label(data) or "?")
+    return labels
 
 
 def _error(

@@ -12,6 +12,12 @@ Usage::
         client = AsyncWebClient(token="xoxb-test", base_url=slack.base_url)
         ...
         posts = slack.calls_to("chat.postMessage")
+
+Files: :meth:`FakeSlack.add_file` hosts bytes behind a ``url_private`` that,
+like Slack's, answers only with a bearer token (otherwise a login page in
+HTML), and returns the file object for an event's ``files``. Uploads through
+``files_upload_v2`` (``files.getUploadURLExternal``, ``POST`` to the upload
+URL, ``files.completeUploadExternal``) land in :attr:`FakeSlack.uploads`.
 """
 
 from __future__ import annotations
@@ -89,6 +95,14 @@ class FakeSlack:
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.files: dict[str, bytes] = {}
+        """Hosted file bytes by file id (see :meth:`add_file`)."""
+        self.file_downloads: list[tuple[str, str | None]] = []
+        """``(file_id, token)`` of every download of a hosted file."""
+        self.uploads: list[dict[str, Any]] = []
+        """Completed uploads: ``{"id", "filename", "data", "channel_id", "thread_ts", "title"}``."""
+        self._pending_uploads: dict[str, dict[str, Any]] = {}
+        self._file_ids = itertools.count(1)
 
     # Lifecycle
 
@@ -98,6 +112,8 @@ class FakeSlack:
         app.router.add_post("/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response_url)
         app.router.add_get("/socket", self._socket)
+        app.router.add_get("/files-pri/{file_id}/{name}", self._file)
+        app.router.add_post("/upload/{file_id}", self._upload)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -166,6 +182,46 @@ class FakeSlack:
                 await self._changed.wait()
 
         await asyncio.wait_for(poll(), within)
+
+    def add_file(
+        self, data: bytes, name: str, mimetype: str | None, *, size: int | None = None
+    ) -> dict[str, Any]:
+        """Host ``data``; returns the file object a ``file_share`` message event lists."""
+        file_id = f"F{next(self._file_ids):08d}"
+        self.files[file_id] = data
+        url = f"http://127.0.0.1:{self.port}/files-pri/{self.team_id}-{file_id}/{name}"
+        found: dict[str, Any] = {
+            "id": file_id,
+            "name": name,
+            "title": name,
+            "size": len(data) if size is None else size,
+            "url_private": url,
+            "url_private_download": url + "?download=1",
+        }
+        if mimetype:
+            found["mimetype"] = mimetype
+        return found
+
+    async def _file(self, request: web.Request) -> web.Response:
+        file_id = request.match_info["file_id"].split("-", 1)[-1]
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+        self.file_downloads.append((file_id, token))
+        self._record()
+        if not token:  # Slack answers a private URL without a token with its login page
+            return web.Response(
+                text="<!DOCTYPE html><html>Sign in</html>", content_type="text/html"
+            )
+        if file_id not in self.files:
+            return web.Response(status=404, text="Not found")
+        return web.Response(body=self.files[file_id], content_type="application/octet-stream")
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        pending = self._pending_uploads.get(request.match_info["file_id"])
+        if pending is None:
+            return web.Response(status=404, text="unknown upload")
+        pending["data"] = await request.read()
+        return web.Response(text=f"OK - {len(pending['data'])}")
 
     def _record(self) -> None:
         self._changed.set()
@@ -255,6 +311,34 @@ class FakeSlack:
             return {"ok": True, "message_ts": self._next_ts()}
         if method in ("views.open", "views.publish"):
             return {"ok": True, "view": {"id": "V1", **(args.get("view") or {})}}
+        if method == "files.getUploadURLExternal":
+            if not args.get("filename") or not str(args.get("length", "")).isdigit():
+                return {"ok": False, "error": "invalid_arguments"}
+            file_id = f"F{next(self._file_ids):08d}"
+            self._pending_uploads[file_id] = {"id": file_id, "filename": args["filename"]}
+            return {
+                "ok": True,
+                "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}",
+                "file_id": file_id,
+            }
+        if method == "files.completeUploadExternal":
+            files = json.loads(str(args.get("files") or "[]"))
+            done = []
+            for entry in files:
+                pending = self._pending_uploads.pop(str(entry.get("id")), None)
+                if pending is None or "data" not in pending:
+                    return {"ok": False, "error": "file_not_found"}
+                upload = {
+                    **pending,
+                    "title": entry.get("title"),
+                    "channel_id": args.get("channel_id"),
+                    "thread_ts": args.get("thread_ts"),
+                }
+                self.uploads.append(upload)
+                done.append(
+                    {"id": upload["id"], "name": upload["filename"], "title": upload["title"]}
+                )
+            return {"ok": True, "files": done}
         if method == "apps.connections.open":
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
         return {"ok": False, "error": "unknown_method"}

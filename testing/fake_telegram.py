@@ -7,6 +7,11 @@ It speaks the wire protocol the real Bot API speaks to aiogram: ``POST
 failures with :meth:`FakeTelegram.fail`, and read what the bot did from
 :attr:`FakeTelegram.calls` and :attr:`FakeTelegram.chats`.
 
+Files: :meth:`FakeTelegram.add_file` hosts bytes the way the Bot API does
+(``getFile`` gives a ``file_path``, the bytes come from
+``GET /file/bot<TOKEN>/<file_path>``); voice notes and audio the bot sends
+(``sendVoice``, ``sendAudio``, multipart uploads) land in :attr:`FakeTelegram.uploads`.
+
 ``getUpdates`` follows Telegram's offset rules: an update is confirmed (and
 never delivered again) once ``getUpdates`` is called with a higher offset,
 and a long poll waits up to ``timeout`` seconds for new updates.
@@ -144,6 +149,15 @@ class FakeTelegram:
         self._closing = False
         self._runner: web.AppRunner | None = None
         self.base_url = ""
+        self.files: dict[str, bytes] = {}
+        """Hosted files by ``file_id`` (see :meth:`add_file`)."""
+        self.file_downloads: list[str] = []
+        """The ``file_path`` of every download the bot made."""
+        self.uploads: list[dict[str, Any]] = []
+        """Files the bot sent: ``{"method", "chat_id", "field", "filename", "data"}``."""
+        self._file_ids = itertools.count(1)
+        self.fail_downloads = 0
+        """Answer the next this-many file downloads with HTTP 500."""
 
     # Lifecycle
 
@@ -151,6 +165,7 @@ class FakeTelegram:
         """Listen on a free port of 127.0.0.1; :attr:`base_url` is then set."""
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -227,6 +242,19 @@ class FakeTelegram:
             async with self._changed:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), 0.05)
+
+    def add_file(self, data: bytes, *, size: int | None = None) -> dict[str, Any]:
+        """Host ``data``; returns the ``file_id``/``file_unique_id``/``file_size`` fields of
+        a ``PhotoSize``, ``Voice``, ``Audio`` or ``Document`` (``size`` overrides the size
+        reported, as for a file Telegram says is bigger than it is)."""
+        number = next(self._file_ids)
+        file_id = f"file-{number}"
+        self.files[file_id] = data
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"u{number}",
+            "file_size": len(data) if size is None else size,
+        }
 
     # Update builders
 
@@ -336,6 +364,61 @@ class FakeTelegram:
                 extra = {"retry_after": failure.retry_after} if failure.retry_after else None
                 return _error(failure.status, failure.description, extra)
         return None
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401, text="Unauthorized")
+        path = request.match_info["path"]
+        self.file_downloads.append(path)
+        self._notify()
+        file_id = path.rsplit("/", 1)[-1].split(".", 1)[0]
+        if self.fail_downloads > 0:
+            self.fail_downloads -= 1
+            return web.Response(status=500, text="Internal Server Error")
+        if file_id not in self.files:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=self.files[file_id], content_type="application/octet-stream")
+
+    async def _m_getfile(self, params: dict[str, Any]) -> Any:
+        file_id = str(params.get("file_id", ""))
+        data = self.files.get(file_id)
+        if data is None:
+            return _error(400, "Bad Request: invalid file_id")
+        if len(data) > 20 * 1024 * 1024:
+            return _error(400, "Bad Request: file is too big")
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"u-{file_id}",
+            "file_size": len(data),
+            "file_path": f"media/{file_id}.bin",
+        }
+
+    async def _upload(self, method: str, field_name: str, params: dict[str, Any]) -> Any:
+        upload = params.get(field_name)
+        if isinstance(upload, str) and upload.startswith("attach://"):
+            upload = params.get(upload.removeprefix("attach://"))  # how aiogram uploads files
+        if not isinstance(upload, web.FileField):
+            return _error(400, f"Bad Request: there is no {field_name} in the request")
+        chat_id = int(params["chat_id"])
+        self.uploads.append(
+            {
+                "method": method,
+                "chat_id": chat_id,
+                "field": field_name,
+                "filename": upload.filename,
+                "data": upload.file.read(),
+            }
+        )
+        message_id = next(self._message_ids)
+        result = self._message_result(chat_id, message_id, params)
+        del result["text"]
+        return result
+
+    async def _m_sendvoice(self, params: dict[str, Any]) -> Any:
+        return await self._upload("sendVoice", "voice", params)
+
+    async def _m_sendaudio(self, params: dict[str, Any]) -> Any:
+        return await self._upload("sendAudio", "audio", params)
 
     async def _m_getme(self, params: dict[str, Any]) -> Any:
         return self.bot_user

@@ -187,7 +187,8 @@ async def test_long_reply_is_split_without_breaking_code(bot_factory: Any) -> No
 
 
 async def test_attachment_without_text_gets_a_graceful_answer(bot_factory: Any) -> None:
-    async with discord_rig(bot_factory) as rig:
+    # With images off nothing is downloaded (tests/test_media_discord.py: images on).
+    async with discord_rig(bot_factory, image_mode="off") as rig:
         photo = {
             "id": "42",
             "filename": "cat.png",

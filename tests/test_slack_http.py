@@ -25,17 +25,24 @@ async def slack() -> AsyncIterator[FakeSlack]:
         yield fake
 
 
-@pytest.fixture
-async def adapter(bot_factory: Any, slack: FakeSlack) -> AsyncIterator[SlackAdapter]:
+async def start_adapter(bot_factory: Any, slack: FakeSlack, **settings: Any) -> SlackAdapter:
+    """A started adapter in HTTP mode on a fresh bot talking to ``slack``."""
     bot = await bot_factory(
         slack_bot_token="xoxb-test",
         slack_signing_secret=SECRET,
         slack_api_url=slack.base_url.rstrip("/"),
         slack_host="127.0.0.1",
         slack_port=0,
+        **settings,
     )
     adapter = SlackAdapter(bot)
     await adapter.start()
+    return adapter
+
+
+@pytest.fixture
+async def adapter(bot_factory: Any, slack: FakeSlack) -> AsyncIterator[SlackAdapter]:
+    adapter = await start_adapter(bot_factory, slack)
     yield adapter
     await adapter.stop()
 
@@ -220,9 +227,10 @@ async def test_bots_edits_deletions_and_own_messages_are_ignored(
     assert len(bot_factory.llm.chat_requests) == 1
 
 
-async def test_a_shared_file_gets_a_graceful_answer(
+async def test_a_file_outside_slack_is_never_fetched_with_the_token(
     adapter: SlackAdapter, slack: FakeSlack, bot_factory: Any
 ) -> None:
+    # Only Slack's own hosts get the bearer token: this file is not downloaded at all.
     event = dm(
         "",
         subtype="file_share",
@@ -232,7 +240,7 @@ async def test_a_shared_file_gets_a_graceful_answer(
                 "name": "cat.png",
                 "mimetype": "image/png",
                 "size": 1234,
-                "url_private": "https://files.slack.com/cat.png",
+                "url_private": "https://files.example.com/cat.png",
             }
         ],
     )

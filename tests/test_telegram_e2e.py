@@ -211,7 +211,8 @@ async def test_group_answers_mentions_replies_and_own_commands_only(
 async def test_non_text_updates(
     tg: FakeTelegram, start_adapter: StartAdapter, fake_llm: FakeLLM
 ) -> None:
-    adapter = await start_adapter(llm_streaming=False)
+    # Images and voice off: nothing is downloaded (tests/test_media_telegram.py: on).
+    adapter = await start_adapter(llm_streaming=False, image_mode="off", stt_enabled=False)
     sticker = {
         "file_id": "s1",
         "file_unique_id": "u1",

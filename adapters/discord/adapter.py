@@ -17,6 +17,7 @@ from .client import HoneyClient
 from .commands import install_commands
 from .components import choice_payload, discord_codec
 from .incoming import PLATFORM, channel_allowed, interaction_incoming, is_from_bot, to_incoming
+from .media import with_downloads
 from .respond import reply_when_ready, respond
 from .transport import UrlRewriter, install_webhook_redirect
 
@@ -153,7 +154,7 @@ class DiscordAdapter:
             return
         if message.guild is not None and not channel_allowed(message.channel, self._allowed):
             return
-        incoming = to_incoming(message, me)
+        incoming = with_downloads(to_incoming(message, me), message)
         if not incoming.addresses_bot:
             return
         channel = DiscordChannel(

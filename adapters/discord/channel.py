@@ -7,10 +7,12 @@ import logging
 import discord
 
 from honeychat.core.choices import ChoiceCodec
+from honeychat.core.media.items import SpeechAudio
 from honeychat.core.textsplit import split_text
 from honeychat.core.types import ChannelLimits, Reply, SentMessage
 
 from .components import choices_view
+from .media import send_audio
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +164,26 @@ class DiscordChannel:
             self._sent_in[str(message.id)] = target
             return SentMessage(message_id=str(message.id), chat_id=str(message.channel.id))
         return SentMessage(message_id="", chat_id=str(self._channel_id))
+
+    # Spoken replies (honeychat.core.media.items.AudioChannel)
+
+    audio_format = "mp3"
+
+    @property
+    def target(self) -> discord.abc.Messageable:
+        return self._target
+
+    @property
+    def channel_id(self) -> int:
+        return self._channel_id
+
+    @property
+    def forbidden(self) -> ForbiddenLog:
+        return self._forbidden
+
+    async def send_audio(self, audio: SpeechAudio) -> SentMessage | None:
+        """Send a spoken reply as an audio attachment (see :mod:`.media`)."""
+        return await send_audio(self, audio)
 
     async def edit(self, message: SentMessage, text: str) -> None:
         target = self._sent_in.get(message.message_id)

@@ -30,6 +30,7 @@ from honeychat.adapters.slack.events import (
     is_person_message,
 )
 from honeychat.adapters.slack.logs import bolt_logger
+from honeychat.adapters.slack.media import with_downloads
 from honeychat.core.inflight import InflightTasks
 from honeychat.core.intake import EventIntake
 from honeychat.core.types import IncomingMessage, Reply
@@ -95,6 +96,7 @@ class SlackAdapter:
             # whenever SLACK_BOT_TOKEN is also in the environment).
             self.app = AsyncApp(token=settings.slack_bot_token, **common)
         self.client: AsyncWebClient = self.app.client
+        self._api_url = base_url
         self._app_token = settings.slack_app_token
         self._socket: AsyncSocketModeHandler | None = None
         self._runner: web.AppRunner | None = None
@@ -199,6 +201,7 @@ class SlackAdapter:
             user=event.get("user"),
             codec=self.codec,
         )
+        message = with_downloads(message, self.client.token or "", self._api_url)
         await self.bot.handle_message(message, channel)
 
     async def _on_command(

@@ -12,8 +12,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from honeychat.adapters.slack.blocks import render_reply
+from honeychat.adapters.slack.media import send_audio
 from honeychat.adapters.slack.mrkdwn import to_mrkdwn
 from honeychat.core.choices import ChoiceCodec
+from honeychat.core.media.items import SpeechAudio
 from honeychat.core.textsplit import split_text
 from honeychat.core.types import ChannelLimits, Reply, SentMessage
 
@@ -146,6 +148,13 @@ class SlackChannel:
             message_id=str(response.get("ts", "")),
             chat_id=str(response.get("channel", self.channel)),
         )
+
+    audio_format = "mp3"
+    """Spoken replies are uploaded as MP3 files (see :mod:`.media`)."""
+
+    async def send_audio(self, audio: SpeechAudio) -> SentMessage | None:
+        """Upload a spoken reply as an audio file in this conversation."""
+        return await send_audio(self, audio)
 
     async def edit(self, message: SentMessage, text: str) -> None:
         """Replace a posted message's text with chat.update (retrying 429s)."""

@@ -27,6 +27,7 @@ from aiogram.types import BotCommand, CallbackQuery, ChatMemberUpdated, Message,
 from honeychat.adapters.telegram.blocked import BlockedChats
 from honeychat.adapters.telegram.channel import TelegramChannel
 from honeychat.adapters.telegram.keyboard import ChoiceCodec
+from honeychat.adapters.telegram.media import with_downloads
 from honeychat.adapters.telegram.polling import Poller
 from honeychat.adapters.telegram.retry import RetryMiddleware
 from honeychat.adapters.telegram.updates import PLATFORM, to_incoming
@@ -221,6 +222,7 @@ class TelegramAdapter:
         incoming = to_incoming(message, self.me, self.bot.commands.keys())
         if incoming is None:
             return
+        incoming = with_downloads(incoming, message, self.tg)
         chat_id = message.chat.id
         if chat_id in self.blocked:
             if not incoming.text.startswith("/start"):

@@ -24,6 +24,8 @@ from honeychat.adapters.telegram.formatting import (
     telegram_length,
 )
 from honeychat.adapters.telegram.keyboard import ChoiceCodec
+from honeychat.adapters.telegram.media import send_audio
+from honeychat.core.media.items import SpeechAudio
 from honeychat.core.types import ChannelLimits, Reply, SentMessage
 
 log = logging.getLogger(__name__)
@@ -112,6 +114,15 @@ class TelegramChannel:
         for stale in extra[len(chunks) - 1 :]:
             await self._call(self.tg.delete_message(self.chat_id, stale))
         del extra[len(chunks) - 1 :]
+
+    # Beyond the protocol: spoken replies (honeychat.core.media.items.AudioChannel)
+
+    audio_format = "opus"
+    """Telegram plays OGG/Opus as a voice note, so speech is asked for in ``opus``."""
+
+    async def send_audio(self, audio: SpeechAudio) -> SentMessage | None:
+        """Send a spoken reply as a voice note (see :mod:`.media`)."""
+        return await send_audio(self, audio)
 
     # Beyond the protocol: used for picked choices
 
