@@ -19,7 +19,6 @@ directly (a crash then loses them), and this is logged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -38,6 +37,7 @@ GROUP = "handlers"
 READ_BLOCK_MS = 500
 RECLAIM_EVERY_SECONDS = 5.0
 MAX_LENGTH = 100_000
+STOP_WAIT_SECONDS = 2.0
 """Approximate cap on a stream's length (handled entries are deleted; this bounds a backlog)."""
 
 _STORE_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
@@ -55,6 +55,7 @@ class EventIntake:
         self._inflight = inflight
         self._consumer = bot.ordering.process_id
         self._reader: asyncio.Task[None] | None = None
+        self._stopping = False
         self._group_ready = False
 
     @property
@@ -73,9 +74,15 @@ class EventIntake:
     async def stop(self) -> None:
         """Stop reading new events; events being handled are the adapter's to drain."""
         if self._reader is not None:
+            # The flag, not only the cancellation: on Python 3.11 a cancellation that meets
+            # redis-py's read timeout can surface as a timeout error, which the loop retries.
+            self._stopping = True
             self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            done, _ = await asyncio.wait({self._reader}, timeout=STOP_WAIT_SECONDS)
+            if not done:
+                log.warning(
+                    "%s intake: the reader did not stop in time; left behind", self.platform
+                )
             self._reader = None
 
     async def submit(self, payload: dict[str, Any]) -> None:
@@ -117,7 +124,7 @@ class EventIntake:
     async def _read(self) -> None:
         loop = asyncio.get_running_loop()
         next_reclaim = 0.0
-        while True:
+        while not self._stopping:
             redis = self.bot.redis
             try:
                 if redis is None:
@@ -151,6 +158,8 @@ class EventIntake:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if self._stopping:
+                    return
                 self._group_ready = False
                 log.debug("%s intake: reading failed (%s); retrying", self.platform, exc)
                 await asyncio.sleep(1.0)
