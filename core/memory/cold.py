@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import re
 import tempfile
@@ -103,6 +104,10 @@ def _metadata(key: ConversationKey, summary: Summary) -> dict[str, str | int | f
         "last_seq": summary.last_seq,
         "model": summary.model,
     }
+    if summary.line_sources is not None:
+        metadata[LINE_SOURCES_FIELD] = json.dumps(
+            [list(sources) for sources in summary.line_sources], separators=(",", ":")
+        )
     # Chroma metadata cannot hold None: absent times are simply left out.
     if summary.first_at is not None:
         metadata["first_at"] = summary.first_at.isoformat()
@@ -129,17 +134,43 @@ def _time(value: Any) -> datetime | None:
     return None
 
 
+LINE_SOURCES_FIELD = "line_sources"
+"""Metadata field with each line's source sequence numbers, as compact JSON (``[[3,5],[4]]``)."""
+
+
+def _line_sources(
+    value: Any, text: str, first_seq: int, last_seq: int
+) -> tuple[tuple[int, ...], ...] | None:
+    """The stored line provenance, or ``None`` when absent or not matching the document."""
+    if not isinstance(value, str):
+        return None
+    try:
+        decoded = json.loads(value)
+        sources = tuple(tuple(int(n) for n in line) for line in decoded)
+    except (ValueError, TypeError):
+        return None
+    if len(sources) != len(split_lines(text)):
+        return None
+    if any(not first_seq <= n <= last_seq for line in sources for n in line):
+        return None
+    return sources
+
+
 def _summary(document: str | None, metadata: Any, score: float | None = None) -> Summary:
     meta = dict(metadata or {})
+    first_seq, last_seq = int(meta.get("first_seq", 0)), int(meta.get("last_seq", 0))
     return Summary(
         conversation_id=str(meta.get("conversation", "")),
         text=document or "",
-        first_seq=int(meta.get("first_seq", 0)),
-        last_seq=int(meta.get("last_seq", 0)),
+        first_seq=first_seq,
+        last_seq=last_seq,
         first_at=_time(meta.get("first_at")),
         last_at=_time(meta.get("last_at")),
         model=str(meta.get("model", "")),
         score=score,
+        line_sources=_line_sources(
+            meta.get(LINE_SOURCES_FIELD), document or "", first_seq, last_seq
+        ),
     )
 
 
