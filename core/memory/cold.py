@@ -28,7 +28,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
@@ -220,31 +220,47 @@ class ChromaColdStore:
 
     async def add(self, summary: Summary) -> None:
         """Store a summary under its ``doc_id`` (writing the same window twice keeps one)."""
-        key = _parse_key(summary.conversation_id)
-        if summary.last_seq < summary.first_seq:
-            raise ValueError(
-                f"summary window {summary.first_seq}..{summary.last_seq} ends before it starts"
-            )
-        # One batch: the summary and, when it has several lines, each line
+        await self.add_many([summary])
+
+    async def add_many(self, summaries: Sequence[Summary]) -> None:
+        """Store several summaries of one conversation in one embedding batch and one write."""
+        if not summaries:
+            return
+        conversation_id = summaries[0].conversation_id
+        key = _parse_key(conversation_id)
+        for summary in summaries:
+            if summary.conversation_id != conversation_id:
+                raise ValueError("add_many takes summaries of one conversation")
+            if summary.last_seq < summary.first_seq:
+                raise ValueError(
+                    f"summary window {summary.first_seq}..{summary.last_seq} ends before it starts"
+                )
+        # One batch: each summary and, when it has several lines, each line
         # (retrieval scores lines by their own vectors; see line_vectors.py).
-        lines = split_lines(summary.text)
-        several = len(lines) > 1
-        name = self.collection_name(summary.conversation_id)
+        texts: list[str] = []
+        spans: list[tuple[int, int]] = []
+        for summary in summaries:
+            lines = split_lines(summary.text)
+            start = len(texts)
+            texts += [summary.text, *lines] if len(lines) > 1 else [summary.text]
+            spans.append((start, len(texts)))
+        name = self.collection_name(conversation_id)
 
         def upsert() -> None:
-            vectors = self._embedding_function(
-                [summary.text, *lines] if several else [summary.text]
-            )
-            metadata = _metadata(key, summary)
-            if several:
-                metadata[line_vectors.FIELD] = line_vectors.encode(vectors[1:])
+            vectors = self._embedding_function(texts)
+            metadatas = []
+            for summary, (start, end) in zip(summaries, spans, strict=True):
+                metadata = _metadata(key, summary)
+                if end - start > 1:
+                    metadata[line_vectors.FIELD] = line_vectors.encode(vectors[start + 1 : end])
+                metadatas.append(metadata)
             collection = self._collection(name, create=True)
             assert collection is not None
             collection.upsert(
-                ids=[summary.doc_id],
-                embeddings=np.asarray([vectors[0]], dtype=np.float32),
-                documents=[summary.text],
-                metadatas=[metadata],
+                ids=[summary.doc_id for summary in summaries],
+                embeddings=np.asarray([vectors[start] for start, _ in spans], dtype=np.float32),
+                documents=[summary.text for summary in summaries],
+                metadatas=metadatas,  # type: ignore[arg-type]
             )
 
         # Summaries are background work: they run on a low-priority thread so
