@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from honeychat.core.llm import LLMClient
     from honeychat.core.memory.redis_server import RedisConnection
     from honeychat.core.memory.service import MemoryService
+    from honeychat.core.provenance import TrailStore
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class Bot:
         self._redis_connection: RedisConnection | None = None
         self.llm: LLMClient | None = None
         self.memory: MemoryService | None = None
+        self.trails: TrailStore | None = None  # set by the provenance plugin
         self._locks = KeyedLock()
         self._seen_local: OrderedDict[str, float] = OrderedDict()
         self._user_characters: dict[str, str] = {}
