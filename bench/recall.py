@@ -32,6 +32,9 @@ summary line without valid provenance credits nothing). Strategies:
 ``message``       one document per message, vector search only
 ``message_best``  one document per message, the product's retrieval path
 ``window``        one raw-text document per window, vector search, lines
+``summary+verbatim``  experimental, not the product: one document per window
+                  holding the product's summary lines and the window's messages
+                  verbatim, each line with its own vector, product retrieval
 
 Candidate coverage is the same for every strategy: the product fetches
 ``RETRIEVAL_CANDIDATES`` windows; when that is every window of a conversation
@@ -92,7 +95,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO / ".." / "shared" / "data" / "locomo" / "locomo-dev.json"
 BUDGETS = (256, 512, 1024)
 TUNED_ON = (256, 512)
-STRATEGIES = ("summary", "message", "message_best", "window")
+STRATEGIES = ("summary", "message", "message_best", "window", "summary+verbatim")
 BOOTSTRAP = 2000
 LOCOMO_CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 _DIA = re.compile(r"D(\d+):(\d+)")
@@ -102,6 +105,10 @@ MESSAGE_FUSION = {"rrf_k": 5, "vector_weight": 1.0, "summary_weight": 0.0}
 
 GRIDS: dict[str, list[dict[str, Any]]] = {
     "summary": [
+        {"rrf_k": r, "vector_weight": v, "summary_weight": s}
+        for r, v, s in itertools.product((3, 5, 10), (1.0, 2.0, 3.0), (0.0, 0.5, 1.0))
+    ],
+    "summary+verbatim": [
         {"rrf_k": r, "vector_weight": v, "summary_weight": s}
         for r, v, s in itertools.product((3, 5, 10), (1.0, 2.0, 3.0), (0.0, 0.5, 1.0))
     ],
@@ -135,6 +142,7 @@ def strategies(settings: Settings, names: Sequence[str], *, long: bool) -> list[
         "message": Strategy("message", "message", RetrievalOptions(hybrid=False, lines=False)),
         "message_best": Strategy("message_best", "message", replace(product, **MESSAGE_FUSION)),
         "window": Strategy("window", "window", RetrievalOptions(hybrid=False, lines=True)),
+        "summary+verbatim": Strategy("summary+verbatim", "combined", product, settings.retrieval_k),
     }
     chosen = [base[name] for name in names]
     if long:
@@ -367,6 +375,7 @@ class Bench:
         self.cold = ChromaColdStore(self.chroma, self.embedding, prefix="hc")
         self.messages = ChromaColdStore(self.chroma, self.embedding, prefix="msg")
         self.windows = ChromaColdStore(self.chroma, self.embedding, prefix="win")
+        self.combined = ChromaColdStore(self.chroma, self.embedding, prefix="cmb")
         if s.llm_endpoint:
             from honeychat.core.llm import LLMClient
 
@@ -440,6 +449,8 @@ class Bench:
                             line_sources=tuple((first + i,) for i in range(len(turns))),
                         )
                     )
+                if "combined" in self.stores:
+                    await self._add_combined(conversation, key, stored.seq - window + 1, stored.seq)
         await summarizer.wait_idle(600)
         await self.messages.add_many(message_docs)
         for store, cold in (("summary", self.cold), ("message", self.messages)):
@@ -447,10 +458,29 @@ class Bench:
                 self._measure_storage(store, cold, key)
         if "window" in self.stores:
             self._measure_storage("window", self.windows, key)
+        if "combined" in self.stores:
+            self._measure_storage("combined", self.combined, key)
         self.history_tokens.append(
             sum(count_tokens(f"{t.speaker}: {t.text}") for t in conversation.turns)
         )
         return key, seq_to_dia
+
+    async def _add_combined(
+        self, conversation: Conversation, key: ConversationKey, first: int, last: int
+    ) -> None:
+        """The window's summary lines (with their sources) and its messages verbatim."""
+        summary = await self.cold.latest(key.id)
+        lines, sources = [], []
+        if summary is not None and summary.last_seq == last:
+            lines = split_lines(summary.text)
+            sources = list(summary.line_sources or [()] * len(lines))
+        turns = conversation.turns[first - 1 : last]
+        lines += [f"{t.speaker}: {t.text}" for t in turns]
+        sources += [(first + i,) for i in range(len(turns))]
+        at = turns[-1].at
+        await self.combined.add(
+            Summary(key.id, "\n".join(lines), first, last, at, at, line_sources=tuple(sources))
+        )
 
     def _measure_storage(self, store: str, cold: ChromaColdStore, key: ConversationKey) -> None:
         """Documents, stored vectors (document + line vectors) and bytes of one conversation.
@@ -497,20 +527,30 @@ class Bench:
         raw_windows = max(1, messages // s.summary_window_messages)
         n_message = messages if share >= 1 else max(1, math.ceil(share * messages))
         n_window = raw_windows if share >= 1 else max(1, math.ceil(share * raw_windows))
-        total = {"summary": windows, "message": messages, "window": raw_windows}
+        total = {
+            "summary": windows,
+            "message": messages,
+            "window": raw_windows,
+            "combined": raw_windows,
+        }
         self.message_candidates.append("all" if share >= 1 else n_message)
         for question in questions:
             context = await service.context(key, question.text, recent=s.hot_buffer_size, k=0)
             oldest = min((m.seq for m in context.recent), default=math.inf)
             pools: dict[str, list[Summary]] = {}
             for strategy in self.strategies:
-                store = {"summary": self.cold, "message": self.messages, "window": self.windows}[
-                    strategy.store
-                ]
+                store = {
+                    "summary": self.cold,
+                    "message": self.messages,
+                    "window": self.windows,
+                    "combined": self.combined,
+                }[strategy.store]
                 if strategy.exhaustive:
                     n = total[strategy.store]
                 else:
-                    n = {"summary": n_summary, "message": n_message}.get(strategy.store, n_window)
+                    n = {"summary": n_summary, "message": n_message, "combined": n_summary}.get(
+                        strategy.store, n_window
+                    )
                 pool_key = f"{strategy.store}:{n}"
                 if pool_key not in pools:
                     started = time.perf_counter()
@@ -743,6 +783,7 @@ def report(
         for a, b in (
             ("summary", "message_best"),
             ("summary", "message"),
+            ("summary+verbatim", "message_best"),
             ("summary[all candidates]", "message_best[all candidates]"),
         )
         if a in shipped and b in shipped
@@ -822,16 +863,20 @@ def report(
             ]
             for n, folds in per_fold.items()
         }
-        if {"summary", "message_best"} <= held_out.keys():
-            a, b = held_out["summary"], held_out["message_best"]
-            figures["held_out_ratio"] = {}
-            for x in BUDGETS:
-                low, high = ratio_interval(a[x], b[x])
-                value = _mean(a[x]) / max(_mean(b[x]), 1e-12)
-                figures["held_out_ratio"][str(x)] = [round(value, 4), round(low, 4), round(high, 4)]
-                print(
-                    f"  held-out summary / message_best @{x}: x{value:.3f} [{low:.3f}-{high:.3f}]"
-                )
+        for name, label in (
+            ("summary", "held_out_ratio"),
+            ("summary+verbatim", "held_out_ratio_experimental"),
+        ):
+            if {name, "message_best"} <= held_out.keys():
+                a, b = held_out[name], held_out["message_best"]
+                figures[label] = {}
+                for x in BUDGETS:
+                    low, high = ratio_interval(a[x], b[x])
+                    value = _mean(a[x]) / max(_mean(b[x]), 1e-12)
+                    figures[label][str(x)] = [round(value, 4), round(low, 4), round(high, 4)]
+                    print(
+                        f"  held-out {name} / message_best @{x}: x{value:.3f} [{low:.3f}-{high:.3f}]"
+                    )
     elif tune:
         print("(tuning by rotation needs at least two conversations: shipped settings only)")
     figures["baseline"] = {
