@@ -361,6 +361,7 @@ class Bench:
         self.history_tokens: list[int] = []
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.message_candidates: list[int | str] = []
+        self.product_candidates = settings.retrieval_candidates
         self.context_checked = 0
 
     async def __aenter__(self) -> Bench:
@@ -534,6 +535,7 @@ class Bench:
             "combined": raw_windows,
         }
         self.message_candidates.append("all" if share >= 1 else n_message)
+        self.product_candidates = n_summary
         for question in questions:
             context = await service.context(key, question.text, recent=s.hot_buffer_size, k=0)
             oldest = min((m.seq for m in context.recent), default=math.inf)
@@ -728,7 +730,7 @@ def report(
     print(f"summaries: {bench.mode}")
     candidates = sorted(set(map(str, bench.message_candidates)))
     print(
-        f"rules: product fetches {s.retrieval_candidates} windows (windows of "
+        f"rules: product fetches {bench.product_candidates} windows (windows of "
         f"{s.summary_window_messages} messages); baselines search the same share of their "
         f"documents: per-message candidates {', '.join(candidates)}; a line credits only the "
         f"messages it came from; recent buffer {s.hot_buffer_size} messages for every strategy"
@@ -881,7 +883,7 @@ def report(
         print("(tuning by rotation needs at least two conversations: shipped settings only)")
     figures["baseline"] = {
         "message_candidates": "all" if candidates == ["all"] else bench.message_candidates,
-        "product_candidates": s.retrieval_candidates,
+        "product_candidates": bench.product_candidates,
         "standin": None if bench.llm else "oracle facts, capped",
         "standin_max_words": None if bench.llm else SUMMARY_MAX_WORDS,
     }
