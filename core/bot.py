@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from honeychat.core.media_api import MediaAPI
     from honeychat.core.memory.redis_server import RedisConnection
     from honeychat.core.memory.service import MemoryService
+    from honeychat.core.provenance import TrailStore
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class Bot:
         self.media_api: MediaAPI | None = None
         """Transcription and speech (``/audio/*``), used when a turn carries audio."""
         self.memory: MemoryService | None = None
+        self.trails: TrailStore | None = None  # set by the provenance plugin
         self._locks = KeyedLock()
         self.ordering = ConversationOrder(self)
         """Orders each conversation's turns across the processes sharing Redis."""

@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     """Tokens that summaries (the latest and the relevant lines) may add to a turn's prompt."""
     retrieval_candidates: int = Field(default=32, ge=1)
     """Summaries fetched by vector similarity before hybrid ranking fills the budget."""
+    provenance_ttl_hours: float = Field(default=72, ge=0)
+    """How long each reply's provenance trail (what went into its prompt) is kept; 0: none."""
     embedding_backend: str = "minilm"
     """``minilm`` (bundled all-MiniLM-L6-v2), ``chroma-default`` (Chroma's ONNX model) or ``openai``."""
     embedding_threads: int = Field(default=1, ge=0)

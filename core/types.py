@@ -159,6 +159,11 @@ class Summary:
     """From a search: the query's similarity to each line of ``text`` (one per line, in
     order, as :func:`honeychat.core.memory.retrieval.split_lines` splits it), when the
     store keeps a vector per line; ``None`` otherwise."""
+    line_sources: tuple[tuple[int, ...], ...] | None = None
+    """Line provenance: for each line of ``text`` (in order, as ``split_lines`` splits it),
+    the sequence numbers of the messages it came from, all inside ``first_seq..last_seq``;
+    an empty tuple for a line whose source the summarizer did not give validly (it credits
+    nothing). ``None`` when the summary carries no provenance (written before it existed)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data of the summary itself (without ``score`` and ``line_scores``)."""
@@ -170,6 +175,9 @@ class Summary:
             "first_at": self.first_at.isoformat() if self.first_at else None,
             "last_at": self.last_at.isoformat() if self.last_at else None,
             "model": self.model,
+            "line_sources": (
+                None if self.line_sources is None else [list(s) for s in self.line_sources]
+            ),
         }
 
     @classmethod
@@ -183,12 +191,19 @@ class Summary:
             first_at=datetime.fromisoformat(data["first_at"]) if data.get("first_at") else None,
             last_at=datetime.fromisoformat(data["last_at"]) if data.get("last_at") else None,
             model=str(data.get("model") or ""),
+            line_sources=_line_sources(data.get("line_sources")),
         )
 
     @property
     def doc_id(self) -> str:
         """The deterministic document id: one document per window, ever."""
         return f"{self.conversation_id}:{self.first_seq:09d}-{self.last_seq:09d}"
+
+
+def _line_sources(value: Any) -> tuple[tuple[int, ...], ...] | None:
+    if value is None:
+        return None
+    return tuple(tuple(int(n) for n in line) for line in value)
 
 
 @dataclass(frozen=True, slots=True)

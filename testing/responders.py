@@ -3,11 +3,13 @@
 A real summarizer keeps the user's facts; tests and benchmarks need a
 deterministic stand-in that does the same, so retrieval has something true
 to find. :func:`keeping_user_lines` answers the summarizer's requests with the
-user's own lines and every other request with a chat reply.
+user's own messages, one per line with its message number (the format
+``SUMMARY_INSTRUCTIONS`` asks for), and every other request with a chat reply.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -27,14 +29,22 @@ def is_summary_request(request: dict[str, Any]) -> bool:
     return bool(messages) and is_summary_prompt(str(messages[0].get("content", "")))
 
 
+def transcript(request: dict[str, Any]) -> list[dict[str, Any]]:
+    """The message records (``n``, ``from``, ``text``) of a summary request's transcript."""
+    records = []
+    for line in str(request["messages"][-1]["content"]).splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and {"n", "from", "text"} <= record.keys():
+            records.append(record)
+    return records
+
+
 def user_lines(request: dict[str, Any]) -> list[str]:
-    """The user's lines of the transcript a summary request carries."""
-    transcript = str(request["messages"][-1]["content"])
-    return [
-        line.removeprefix("User:").strip()
-        for line in transcript.splitlines()
-        if line.startswith("User:")
-    ]
+    """The user's messages in the transcript a summary request carries."""
+    return [str(r["text"]) for r in transcript(request) if r["from"] == "user"]
 
 
 def keeping_user_lines(
@@ -43,13 +53,24 @@ def keeping_user_lines(
     prefix: str = "",
     max_words: int | None = None,
 ) -> Callable[[dict[str, Any]], str]:
-    """A responder: summaries are ``prefix`` + the user's lines (cut to ``max_words``);
-    chat requests get ``chat_reply`` (a fixed string or a function of the request)."""
+    """A responder: a summary is one line per user message, ``prefix`` + its text, ending
+    with its number in brackets as the summarizer asks (``max_words`` in all, the last line
+    cut); chat requests get ``chat_reply`` (a fixed string or a function of the request)."""
 
     def respond(request: dict[str, Any]) -> str:
         if is_summary_request(request):
-            words = (prefix + " ".join(user_lines(request))).split()
-            return " ".join(words[:max_words] if max_words is not None else words)
+            lines = []
+            left = max_words
+            for record in transcript(request):
+                if record["from"] != "user":
+                    continue
+                words = (prefix + str(record["text"])).split()
+                if left is not None:
+                    words = words[:left]
+                    left -= len(words)
+                if words:
+                    lines.append(f"{' '.join(words)} [{record['n']}]")
+            return "\n".join(lines)
         return chat_reply(request) if callable(chat_reply) else chat_reply
 
     return respond

@@ -18,7 +18,7 @@ from honeychat.core.bot import Bot
 from honeychat.core.runner import collect_adapters
 from honeychat.testing import BotFactory, memory_state, send
 from honeychat.testing.channel import RecordingChannel
-from honeychat.testing.responders import is_summary_prompt
+from honeychat.testing.responders import keeping_user_lines
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
 
@@ -83,16 +83,7 @@ async def test_sqlite_cold_store_replaces_chroma(bot_factory: BotFactory, tmp_pa
     )
     llm = bot_factory.llm
 
-    def responder(request: dict[str, Any]) -> str:
-        messages = request["messages"]
-        if is_summary_prompt(messages[0]["content"]):
-            lines = messages[-1]["content"].splitlines()
-            return " ".join(
-                line.removeprefix("User:").strip() for line in lines if line.startswith("User:")
-            )
-        return "Okay."
-
-    llm.responder = responder
+    llm.responder = keeping_user_lines("Okay.")
     await send(bot, "My sister Priya lives in Lisbon and teaches violin.")
     for i in range(8):
         await send(bot, f"Today I cooked recipe number {i}.")

@@ -28,7 +28,10 @@ async def redis_snapshot(bot: Bot) -> dict[str, Any]:
     snapshot: dict[str, Any] = {}
     async for key in bot.redis.scan_iter(match=f"{bot.settings.key_prefix}:*"):
         kind = await bot.redis.type(key)
-        value = await (bot.redis.lrange(key, 0, -1) if kind == "list" else bot.redis.get(key))
+        if kind == "hash":
+            value: Any = await bot.redis.hgetall(key)
+        else:
+            value = await (bot.redis.lrange(key, 0, -1) if kind == "list" else bot.redis.get(key))
         snapshot[key] = value
     return snapshot
 

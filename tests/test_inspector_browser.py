@@ -92,6 +92,10 @@ def drive(driver: WebDriver, base_url: str, screenshot: Path) -> dict[str, Any]:
     )
     seen["timeline"] = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#timeline li")]
     seen["messages"] = len(driver.find_elements(By.CSS_SELECTOR, "#messages li:not(.empty)"))
+    why = driver.find_elements(By.CSS_SELECTOR, "#messages li.assistant details.trail")
+    seen["trails"] = len(why)
+    why[-1].find_element(By.TAG_NAME, "summary").click()
+    seen["trail"] = why[-1].text
 
     driver.find_element(By.ID, "query").send_keys("Where does my sister live?")
     driver.find_element(By.CSS_SELECTOR, "#search-form button").click()
@@ -149,6 +153,10 @@ async def test_load_search_and_clear_in_a_real_browser(
     assert inner_width <= 420 and scroll_width <= inner_width, seen["narrow"]
     assert "messages 1\N{EN DASH}4" in seen["timeline"][0] and "Priya" in seen["timeline"][0]
     assert seen["messages"] == 4
+    assert seen["trails"] == 2, "each reply in the buffer has its 'why?'"
+    # Which memory lines the last reply saw depends on when the background summary landed;
+    # their content is checked in test_provenance_trail.py.
+    assert "Why did it say that?" in seen["trail"] and "recent messages #6, #7, #8" in seen["trail"]
     assert "Priya lives in Lisbon" in seen["results"][0]
     assert seen["scores"] == sorted(seen["scores"], reverse=True)
     assert "cannot be undone" in seen["dialog"]

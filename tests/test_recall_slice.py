@@ -1,40 +1,37 @@
-"""The LoCoMo recall benchmark on a small slice, as a regression floor.
+"""The recall benchmark on a conversation the repository generates, as a floor for the product.
 
-One conversation, its first questions, the product's ``summary`` strategy and
-the ``message`` and ``message_best`` baselines: the real hot store on an embedded valkey, the real
-cold store and embeddings on an embedded Chroma, the dataset-backed summarizer.
-The floors were set from the measured figures with a margin (see
-``docs/performance.md``); the full run is ``bench/recall.py``, not a test.
+A synthetic conversation (``honeychat.testing.synthetic``: 240 messages, 14
+facts planted in user messages, some spread over two messages, with near-miss
+distractors) is written in the benchmark's operator format and replayed by
+``bench/recall.py`` through the real hot store (embedded valkey), the real
+cold store and embeddings (embedded Chroma) and the real summarizer with the
+"oracle facts, capped" stand-in. Recall is credited by line provenance only:
+a memory line counts for the messages it came from.
 
-The data is read from ``../shared/data/locomo/locomo-dev.json`` relative to
-the repository root (``HONEYCHAT_LOCOMO`` overrides the path). A missing file
-fails the test: a skipped recall check would pass silently.
+Only the product is measured and only absolute floors are asserted (the
+comparisons with baselines live in ``docs/performance.md``). The floors sit
+below the measured figures (1.000 at 256 and 512 tokens on this conversation)
+so that noise-free regressions in summarizing, provenance, storage or
+retrieval fail the test. The bench itself also asserts that its offline
+scoring of the product equals what ``MemoryService.context`` returns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
-import os
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
 
 from honeychat.core.settings import Settings
+from honeychat.testing import synthetic
 
 REPO = Path(__file__).resolve().parent.parent
-DATA = Path(
-    os.environ.get("HONEYCHAT_LOCOMO")
-    or REPO / ".." / "shared" / "data" / "locomo" / "locomo-dev.json"
-)
-
-QUESTIONS = 40
-SUMMARY_FLOOR_512 = 0.65
-"""``summary`` recall at 512 tokens on this slice measured 0.735; a drop below 0.65 fails."""
-MIN_RATIO_OVER_MESSAGE = 1.4
-"""``summary`` measured 1.67 x the vector-only per-message baseline at 512 tokens."""
-MIN_RATIO_OVER_MESSAGE_BEST = 1.0
-"""``summary`` measured 1.07 x per-message search with the same retrieval path (0.685)."""
+MESSAGES, FACTS = 240, 14
+FLOOR_256 = 0.85
+FLOOR_512 = 0.9
 
 
 def _bench() -> ModuleType:
@@ -47,36 +44,21 @@ def _bench() -> ModuleType:
     return module
 
 
-def test_recall_slice_stays_above_its_floor(tmp_path: Path) -> None:
-    assert DATA.is_file(), (
-        f"LoCoMo data not found at {DATA.resolve()}: the recall test needs the shared "
-        "dataset (../shared/data/locomo/locomo-dev.json next to the repository, "
-        "or HONEYCHAT_LOCOMO=/path/to/locomo-dev.json)"
-    )
+def test_recall_on_a_generated_conversation_stays_above_its_floor(tmp_path: Path) -> None:
+    data = tmp_path / "conversation.json"
+    conversation = synthetic.conversation(MESSAGES, FACTS, seed=5, conversation_id="slice")
+    data.write_text(json.dumps(synthetic.dataset([conversation])), encoding="utf-8")
     bench = _bench()
     # No LLM: the stand-in summarizer makes the figures reproducible.
     settings = Settings(
-        _env_file=None,
-        data_dir=tmp_path,
-        llm_base_url=None,
-        openrouter_api_key=None,
+        _env_file=None, data_dir=tmp_path, llm_base_url=None, openrouter_api_key=None
     )
     figures = asyncio.run(
-        asyncio.wait_for(
-            bench.measure(
-                DATA,
-                settings,
-                ("summary", "message", "message_best"),
-                conversations=1,
-                questions=QUESTIONS,
-            ),
-            timeout=600,
-        )
+        asyncio.wait_for(bench.measure(data, settings, ("summary",), tune=False), timeout=300)
     )
-    summary, message = figures["recall"]["summary"], figures["recall"]["message"]
-    assert summary["512"] >= SUMMARY_FLOOR_512, figures
-    assert summary["512"] >= MIN_RATIO_OVER_MESSAGE * message["512"], figures
-    best = figures["recall"]["message_best"]
-    assert summary["512"] >= MIN_RATIO_OVER_MESSAGE_BEST * best["512"], figures
-    assert summary["256"] <= summary["512"] <= summary["1024"], figures
-    assert figures["documents"]["summary"] * 10 <= figures["documents"]["message"], figures
+    recall = figures["recall"]["summary"]
+    assert recall["256"] >= FLOOR_256, figures
+    assert recall["512"] >= FLOOR_512, figures
+    # One document per complete window of 20 messages, each written once.
+    assert figures["documents"]["summary"] == MESSAGES // settings.summary_window_messages
+    assert figures["baseline"]["standin"] == "oracle facts, capped"

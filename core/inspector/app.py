@@ -327,6 +327,28 @@ def create_app(bot: Bot, *, inspector: bool = True) -> FastAPI:
             raise ApiError(503, "memory_disabled", "no plugin exports memory in this process")
         return m.Export.model_validate(data)
 
+    @api.get(
+        base + "/trail",
+        response_model=m.Trails,
+        responses=_CONVERSATION_ERRORS,
+        summary="Why each reply said what it said: what went into its prompt",
+    )
+    async def trail(
+        platform: PlatformPath,
+        user_id: UserPath,
+        character: CharacterPath,
+        reply: Annotated[list[int] | None, Query(description="Only these replies (seq)")] = None,
+    ) -> m.Trails:
+        key = await existing(platform, user_id, character)
+        if bot.trails is None:
+            raise ApiError(503, "trail_disabled", "provenance trails are off in this process")
+        found = await bot.trails.list(key, reply)
+        return m.Trails(
+            conversation=conversation_ref(key),
+            ttl_hours=settings.provenance_ttl_hours,
+            trails=[m.Trail.model_validate(t) for t in found if t.get("reply_seq") is not None],
+        )
+
     @api.delete(
         base,
         response_model=m.Cleared,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from honeychat.core.types import StoredMessage, Summary
 
@@ -71,6 +71,10 @@ class SummaryOut(BaseModel):
     last_at: datetime | None
     model: str
     score: float | None = None
+    line_sources: list[list[int]] | None = Field(
+        default=None,
+        description="For each line of text, the messages it came from (empty: no valid source).",
+    )
 
     @classmethod
     def of(cls, summary: Summary) -> SummaryOut:
@@ -83,6 +87,9 @@ class SummaryOut(BaseModel):
             last_at=summary.last_at,
             model=summary.model,
             score=summary.score,
+            line_sources=(
+                None if summary.line_sources is None else [list(x) for x in summary.line_sources]
+            ),
         )
 
 
@@ -122,6 +129,7 @@ class ExportedSummary(BaseModel):
     first_at: str | None
     last_at: str | None
     model: str
+    line_sources: list[list[int]] | None = None
     score: float | None = None
 
 
@@ -159,3 +167,61 @@ class Readiness(BaseModel):
 
 class Health(BaseModel):
     status: str = "ok"
+
+
+class TrailLine(BaseModel):
+    text: str
+    sources: list[int] | None = Field(description="Messages the line came from (None: unknown).")
+    score: float | None = Field(description="Similarity of the line to the user's message.")
+    tokens: int
+
+
+class TrailMemory(BaseModel):
+    """One memory document that contributed lines to a reply's prompt."""
+
+    id: str
+    window: list[int] = Field(description="First and last message of the summarized window.")
+    latest: bool = Field(description="Shown as the latest summary rather than retrieved.")
+    score: float | None
+    lines: list[TrailLine]
+
+
+class TrailRecent(BaseModel):
+    seq: int
+    role: str
+    tokens: int
+
+
+class TrailLorebook(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str | None = None
+    name: str | None = None
+    keys: list[str] = []
+    tokens: int = 0
+
+
+class TrailTokens(BaseModel):
+    memory: int
+    recent: int
+    lorebook: int
+
+
+class Trail(BaseModel):
+    """What went into the prompt of one reply ("why did it say that?")."""
+
+    reply_seq: int
+    user_seq: int | None
+    at: datetime
+    model: str | None
+    memory: list[TrailMemory]
+    recent: list[TrailRecent]
+    lorebook: list[TrailLorebook]
+    tokens: TrailTokens
+    unavailable: list[str]
+
+
+class Trails(BaseModel):
+    conversation: ConversationRef
+    ttl_hours: float = Field(description="How long a trail is kept after the last reply.")
+    trails: list[Trail]

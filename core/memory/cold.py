@@ -24,11 +24,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import os
 import re
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
@@ -106,6 +107,10 @@ def _metadata(key: ConversationKey, summary: Summary) -> dict[str, str | int | f
         "last_seq": summary.last_seq,
         "model": summary.model,
     }
+    if summary.line_sources is not None:
+        metadata[LINE_SOURCES_FIELD] = json.dumps(
+            [list(sources) for sources in summary.line_sources], separators=(",", ":")
+        )
     # Chroma metadata cannot hold None: absent times are simply left out.
     if summary.first_at is not None:
         metadata["first_at"] = summary.first_at.isoformat()
@@ -132,17 +137,43 @@ def _time(value: Any) -> datetime | None:
     return None
 
 
+LINE_SOURCES_FIELD = "line_sources"
+"""Metadata field with each line's source sequence numbers, as compact JSON (``[[3,5],[4]]``)."""
+
+
+def _line_sources(
+    value: Any, text: str, first_seq: int, last_seq: int
+) -> tuple[tuple[int, ...], ...] | None:
+    """The stored line provenance, or ``None`` when absent or not matching the document."""
+    if not isinstance(value, str):
+        return None
+    try:
+        decoded = json.loads(value)
+        sources = tuple(tuple(int(n) for n in line) for line in decoded)
+    except (ValueError, TypeError):
+        return None
+    if len(sources) != len(split_lines(text)):
+        return None
+    if any(not first_seq <= n <= last_seq for line in sources for n in line):
+        return None
+    return sources
+
+
 def _summary(document: str | None, metadata: Any, score: float | None = None) -> Summary:
     meta = dict(metadata or {})
+    first_seq, last_seq = int(meta.get("first_seq", 0)), int(meta.get("last_seq", 0))
     return Summary(
         conversation_id=str(meta.get("conversation", "")),
         text=document or "",
-        first_seq=int(meta.get("first_seq", 0)),
-        last_seq=int(meta.get("last_seq", 0)),
+        first_seq=first_seq,
+        last_seq=last_seq,
         first_at=_time(meta.get("first_at")),
         last_at=_time(meta.get("last_at")),
         model=str(meta.get("model", "")),
         score=score,
+        line_sources=_line_sources(
+            meta.get(LINE_SOURCES_FIELD), document or "", first_seq, last_seq
+        ),
     )
 
 
@@ -195,31 +226,47 @@ class ChromaColdStore:
 
     async def add(self, summary: Summary) -> None:
         """Store a summary under its ``doc_id`` (writing the same window twice keeps one)."""
-        key = _parse_key(summary.conversation_id)
-        if summary.last_seq < summary.first_seq:
-            raise ValueError(
-                f"summary window {summary.first_seq}..{summary.last_seq} ends before it starts"
-            )
-        # One batch: the summary and, when it has several lines, each line
+        await self.add_many([summary])
+
+    async def add_many(self, summaries: Sequence[Summary]) -> None:
+        """Store several summaries of one conversation in one embedding batch and one write."""
+        if not summaries:
+            return
+        conversation_id = summaries[0].conversation_id
+        key = _parse_key(conversation_id)
+        for summary in summaries:
+            if summary.conversation_id != conversation_id:
+                raise ValueError("add_many takes summaries of one conversation")
+            if summary.last_seq < summary.first_seq:
+                raise ValueError(
+                    f"summary window {summary.first_seq}..{summary.last_seq} ends before it starts"
+                )
+        # One batch: each summary and, when it has several lines, each line
         # (retrieval scores lines by their own vectors; see line_vectors.py).
-        lines = split_lines(summary.text)
-        several = len(lines) > 1
-        name = self.collection_name(summary.conversation_id)
+        texts: list[str] = []
+        spans: list[tuple[int, int]] = []
+        for summary in summaries:
+            lines = split_lines(summary.text)
+            start = len(texts)
+            texts += [summary.text, *lines] if len(lines) > 1 else [summary.text]
+            spans.append((start, len(texts)))
+        name = self.collection_name(conversation_id)
 
         def upsert() -> None:
-            vectors = self._embedding_function(
-                [summary.text, *lines] if several else [summary.text]
-            )
-            metadata = _metadata(key, summary)
-            if several:
-                metadata[line_vectors.FIELD] = line_vectors.encode(vectors[1:])
+            vectors = self._embedding_function(texts)
+            metadatas = []
+            for summary, (start, end) in zip(summaries, spans, strict=True):
+                metadata = _metadata(key, summary)
+                if end - start > 1:
+                    metadata[line_vectors.FIELD] = line_vectors.encode(vectors[start + 1 : end])
+                metadatas.append(metadata)
             collection = self._collection(name, create=True)
             assert collection is not None
             collection.upsert(
-                ids=[summary.doc_id],
-                embeddings=np.asarray([vectors[0]], dtype=np.float32),
-                documents=[summary.text],
-                metadatas=[metadata],
+                ids=[summary.doc_id for summary in summaries],
+                embeddings=np.asarray([vectors[start] for start, _ in spans], dtype=np.float32),
+                documents=[summary.text for summary in summaries],
+                metadatas=metadatas,  # type: ignore[arg-type]
             )
 
         # Summaries are background work: they run on a low-priority thread so

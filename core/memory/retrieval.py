@@ -198,7 +198,13 @@ def newest_lines(summary: Summary, budget: int, count: TokenCounter) -> tuple[Su
             break
         kept.append(line)
         used += tokens
-    return replace(summary, text="\n".join(reversed(kept))), used
+    sources = summary.line_sources
+    if sources is not None:
+        sources = sources[len(sources) - len(kept) :] if kept else ()
+    return (
+        replace(summary, text="\n".join(reversed(kept)), line_scores=None, line_sources=sources),
+        used,
+    )
 
 
 def select(
@@ -265,7 +271,11 @@ def select(
             kept = None
             if scores is not None and all(u.line < len(scores) for u in picked):
                 kept = tuple(scores[u.line] for u in picked)
-            summary = replace(summary, text=text, line_scores=kept)
+            sources = summary.line_sources
+            kept_sources = None
+            if sources is not None and all(u.line < len(sources) for u in picked):
+                kept_sources = tuple(sources[u.line] for u in picked)
+            summary = replace(summary, text=text, line_scores=kept, line_sources=kept_sources)
         result.append(summary)
     return result
 

@@ -89,11 +89,12 @@ async function select(c) {
   $("results").replaceChildren();
   setStatus("Loading…");
   try {
-    const [recent, all] = await Promise.all([
+    const [recent, all, trail] = await Promise.all([
       api(`${conversationPath(c)}/messages?limit=200`),
       api(`${conversationPath(c)}/summaries`),
+      api(`${conversationPath(c)}/trail`).catch(() => ({ trails: [] })),
     ]);
-    renderMessages(recent);
+    renderMessages(recent, trail.trails);
     renderTimeline(all.summaries);
     setStatus(`Showing ${c.id}`);
   } catch (err) {
@@ -101,11 +102,30 @@ async function select(c) {
   }
 }
 
-function renderMessages(recent) {
+// "Why did it say that?": what went into a reply's prompt (its provenance trail).
+function renderTrail(t) {
+  const score = (x) => (x === null || x === undefined ? "–" : x.toFixed(3));
+  const memory = t.memory.flatMap((m) => m.lines.map((line) =>
+    el("div", { class: "trail-line" }, el("span", { class: "meta" },
+      `messages ${m.window[0]}–${m.window[1]}${m.latest ? " (latest)" : ""} · from ` +
+      `${line.sources && line.sources.length ? line.sources.map((n) => "#" + n).join(", ") : "unknown"}` +
+      ` · score ${score(line.score)} · ${line.tokens} tokens`), line.text)));
+  const recent = t.recent.map((m) => `#${m.seq}`).join(", ") || "none";
+  const lore = t.lorebook.map((e) => `${e.name || e.id} (${e.tokens} tokens)`).join(", ") || "none";
+  return el("details", { class: "trail" },
+    el("summary", {}, "Why did it say that?"),
+    el("p", { class: "meta" }, `Memory ${t.tokens.memory} tokens · recent messages ${recent} ` +
+      `(${t.tokens.recent} tokens) · lorebook ${lore}`),
+    ...(memory.length ? memory : [el("p", {}, "No memory lines in this prompt.")]));
+}
+
+function renderMessages(recent, trails = []) {
   $("counters").textContent =
     `${recent.last_seq} messages so far, summarized through #${recent.summarized_through}.`;
+  const trailOf = new Map(trails.map((t) => [t.reply_seq, t]));
   const list = recent.messages.map((msg) =>
-    el("li", { class: msg.role }, el("span", { class: "meta" }, `#${msg.seq} · ${msg.role} · ${when(msg.at)}`), msg.text));
+    el("li", { class: msg.role }, el("span", { class: "meta" }, `#${msg.seq} · ${msg.role} · ${when(msg.at)}`), msg.text,
+      ...(trailOf.has(msg.seq) ? [renderTrail(trailOf.get(msg.seq))] : [])));
   $("messages").replaceChildren(...(list.length ? list : [emptyItem("The buffer is empty.")]));
 }
 
