@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     """Tokens that summaries (the latest and the relevant lines) may add to a turn's prompt."""
     retrieval_candidates: int = Field(default=32, ge=1)
     """Summaries fetched by vector similarity before hybrid ranking fills the budget."""
+    summary_max_attempts: int = Field(default=3, ge=1)
+    """Attempts at summarizing one window; after that its messages are kept verbatim."""
+    summary_retry_seconds: float = Field(default=30.0, gt=0)
+    """Wait before retrying a failed summary; doubles with each failure (at most 15 minutes)."""
     embedding_backend: str = "minilm"
     """``minilm`` (bundled all-MiniLM-L6-v2), ``chroma-default`` (Chroma's ONNX model) or ``openai``."""
     embedding_threads: int = Field(default=1, ge=0)

@@ -147,6 +147,11 @@ class Summary:
     """From a search: the query's similarity to each line of ``text`` (one per line, in
     order, as :func:`honeychat.core.memory.retrieval.split_lines` splits it), when the
     store keeps a vector per line; ``None`` otherwise."""
+    generation: int = 0
+    """The conversation's generation (bumped by every clear) when the window was written."""
+    kind: str = "summary"
+    """``summary`` (written by the LLM) or ``verbatim`` (the window's own messages, kept
+    when every attempt to summarize it failed)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data of the summary itself (without ``score`` and ``line_scores``)."""
@@ -158,6 +163,8 @@ class Summary:
             "first_at": self.first_at.isoformat() if self.first_at else None,
             "last_at": self.last_at.isoformat() if self.last_at else None,
             "model": self.model,
+            "generation": self.generation,
+            "kind": self.kind,
         }
 
     @classmethod
@@ -171,12 +178,21 @@ class Summary:
             first_at=datetime.fromisoformat(data["first_at"]) if data.get("first_at") else None,
             last_at=datetime.fromisoformat(data["last_at"]) if data.get("last_at") else None,
             model=str(data.get("model") or ""),
+            generation=int(data.get("generation") or 0),
+            kind=str(data.get("kind") or "summary"),
         )
 
     @property
     def doc_id(self) -> str:
-        """The deterministic document id: one document per window, ever."""
-        return f"{self.conversation_id}:{self.first_seq:09d}-{self.last_seq:09d}"
+        """The deterministic document id: one per (conversation, generation, window).
+
+        Generation 0 keeps the original form ``conv:first-last``, so documents
+        written before generations existed keep their ids.
+        """
+        window = f"{self.first_seq:09d}-{self.last_seq:09d}"
+        if self.generation:
+            return f"{self.conversation_id}:g{self.generation}:{window}"
+        return f"{self.conversation_id}:{window}"
 
 
 @dataclass(frozen=True, slots=True)
