@@ -127,7 +127,7 @@ def cmd_memory(settings: Settings, args: argparse.Namespace) -> int:
                 print("No memories found.")
             return 0
         if args.action == "clear":
-            from honeychat.plugins.commands import clear_conversation
+            from honeychat.core.forget import clear_conversation
 
             await clear_conversation(bot, conversation)
             print(f"Cleared {conversation.id}.")

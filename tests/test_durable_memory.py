@@ -140,3 +140,21 @@ def test_document_ids_are_per_conversation_generation_and_window() -> None:
     }
     assert len(ids) == 4
     assert base.doc_id == "test:alice:luna:000000001-000000004"  # the original form is kept
+
+
+async def test_a_read_during_another_process_clear_cannot_refill_the_cache(
+    bot_factory: BotFactory,
+) -> None:
+    """Race (b) of issue #11: the clearing process has bumped the generation in Redis but
+    not yet deleted the documents when a turn elsewhere reads the latest summary."""
+    bot = await durable_bot(bot_factory)
+    await tell_facts(bot)
+    memory = bot.memory
+    assert memory is not None and memory.hot is not None and memory.cold is not None
+    key = conversation(bot)
+    await memory.hot.clear(key)  # the other process, step one
+    await memory.latest_summary(key)  # a concurrent turn here reads Chroma (still there)
+    await memory.cold.delete(key.id)  # the other process, step two: the clear is done
+    assert await memory.hot.cached_summary(key) is None
+    context = await memory.context(key, "What is the name of my cat?", recent=10, k=5)
+    assert context.latest_summary is None and context.relevant == ()

@@ -392,6 +392,7 @@ class RedisHotStore:
         number and change the epoch. Sequence numbers keep counting up."""
         with _unavailable():
             await self._clear(keys=self._keys(conversation), args=[self.ttl_ms])
+            await self.client.zrem(self._pending_key, conversation.id)
 
     async def window_failure(self, conversation: ConversationKey) -> WindowFailure | None:
         """The failed attempts at the conversation's next window, if any."""

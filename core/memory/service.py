@@ -177,7 +177,15 @@ class MemoryService:
         latest: Summary | None = await self._guard(
             self.cold_health, self.cold.latest(conversation.id), None
         )
-        if latest is not None and epoch is not None and self.hot is not None:
+        # Only a summary of the current generation may enter the cache: one read from
+        # Chroma just before a clear (in this or another process) deleted it must not
+        # come back through the cache after the clear.
+        if (
+            latest is not None
+            and epoch is not None
+            and latest.generation == epoch
+            and self.hot is not None
+        ):
             await self._guard(
                 self.hot_health, self.hot.cache_summary(conversation, latest, epoch), None
             )
@@ -280,7 +288,17 @@ class MemoryService:
         self.summarizer.schedule(conversation, last_seq)
 
     async def clear(self, conversation: ConversationKey) -> None:
-        """Forget a conversation in both layers; a summary in progress is discarded."""
+        """Forget a conversation in both layers; a summary in progress is discarded.
+
+        Both layers are probed first: if either cannot be reached, nothing is
+        changed and ``StoreUnavailable`` is raised (so "nothing was erased" is
+        true). A layer failing between the probe and its own clear still
+        leaves a partial clear, reported the same way.
+        """
+        if self.hot is not None:
+            await self.hot.epoch(conversation)
+        if self.cold is not None:
+            await self.cold.latest(conversation.id)
         if self.summarizer is not None:
             await self.summarizer.cancel(conversation)
         errors: list[str] = []
