@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
+from honeychat.core import sanitize
 from honeychat.core.characters import Character, CharacterRegistry
 from honeychat.core.delivery import ReplyStreamer
 from honeychat.core.keyed_lock import KeyedLock
@@ -238,8 +239,9 @@ class Bot:
     # Messages
 
     def clean_text(self, text: str) -> tuple[str, bool]:
-        """Strip control characters and cut to ``MAX_MESSAGE_CHARS``; returns (text, was_cut)."""
-        text = _CONTROL.sub("", text).strip()
+        """Make text storable (see :mod:`honeychat.core.sanitize`), strip control characters
+        and cut to ``MAX_MESSAGE_CHARS``; returns (text, was_cut)."""
+        text = _CONTROL.sub("", sanitize.clean_text(text)).strip()
         limit = self.settings.max_message_chars
         if len(text) > limit:
             return text[:limit], True

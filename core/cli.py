@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import io
 import json
 import logging
 import logging.handlers
@@ -77,6 +78,10 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     setup_logging(settings, console_level=logging.ERROR)
     from honeychat.adapters.terminal import run_chat
 
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        # Invalid UTF-8 typed or piped in becomes U+FFFD instead of ending the chat.
+        sys.stdin.reconfigure(errors="replace")
+
     async def work(bot: Any) -> int:
         return await run_chat(bot, user=args.user, character=args.character)
 
@@ -130,7 +135,7 @@ def cmd_memory(settings: Settings, args: argparse.Namespace) -> int:
                 print("No memories found.")
             return 0
         if args.action == "clear":
-            from honeychat.plugins.commands import clear_conversation
+            from honeychat.core.forget import clear_conversation
 
             await clear_conversation(bot, conversation)
             if conversation.platform == "terminal":

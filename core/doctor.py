@@ -78,6 +78,42 @@ async def check_embeddings(settings: Settings) -> Check:
     return Check("embeddings", True, f"{backend} backend")
 
 
+BACKLOG_STALLED_SECONDS = 3600.0
+"""A window waiting longer than this means summaries are not being made."""
+
+
+async def check_summaries(settings: Settings) -> Check:
+    """Summary work waiting in Redis: how many conversations, and the oldest wait."""
+    import time
+
+    from honeychat.core.memory.hot import RedisHotStore
+    from honeychat.core.memory.redis_server import connect_redis
+
+    try:
+        connection = await connect_redis(settings)
+        try:
+            store = RedisHotStore(
+                connection.client, prefix=settings.key_prefix, buffer_size=2, ttl_seconds=1
+            )
+            count, oldest = await asyncio.wait_for(store.backlog(), 5)
+        finally:
+            await connection.close()
+    except Exception as exc:
+        return Check("summaries", False, f"cannot read the backlog: {exc}")
+    if not count or oldest is None:
+        return Check("summaries", True, "no backlog")
+    wait = max(0.0, time.time() - oldest)
+    detail = f"backlog: {count} conversation(s) with a window waiting, oldest for {wait:.0f} s"
+    if wait > BACKLOG_STALLED_SECONDS:
+        return Check(
+            "summaries",
+            False,
+            f"{detail}. Is a worker running, and does the summarizer model answer? "
+            "See honeychat_summary_failures_total and the log.",
+        )
+    return Check("summaries", True, detail)
+
+
 async def check_chroma(settings: Settings) -> Check:
     from honeychat.core.memory.cold import open_cold_store
     from honeychat.core.memory.embeddings import BACKENDS
@@ -123,6 +159,7 @@ async def run_doctor(settings: Settings) -> int:
         await check_characters(settings),
         await check_redis(settings),
         await check_embeddings(settings),
+        await check_summaries(settings),
         await check_chroma(settings),
         await check_llm(settings),
     ]

@@ -14,6 +14,11 @@ Names and labels::
     honeychat_llm_request_seconds{model}          LLM call wall time (streaming included)
     honeychat_llm_errors_total{model}             LLM calls that failed after retries
     honeychat_summaries_written_total             summaries stored in the cold layer
+    honeychat_windows_kept_verbatim_total         windows stored verbatim after every summary failed
+    honeychat_summary_failures_total              failed attempts at summarizing a window
+    honeychat_summary_lag_seconds                 from a window's last message to its document
+    honeychat_summary_backlog                     conversations with a complete window waiting
+    honeychat_summary_oldest_wait_seconds         how long the oldest of them has waited
     honeychat_retrieval_searches_total            searches over summaries
     honeychat_retrieval_hits_total                summaries returned by those searches
     honeychat_store_errors_total{layer}           memory-layer failures (hot, cold)
@@ -21,13 +26,14 @@ Names and labels::
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 __all__ = ["CONTENT_TYPE_LATEST", "METRICS", "REGISTRY", "Metrics", "render"]
 
 # Turn overhead is our own work (stores, prompt): milliseconds, not seconds.
 _OVERHEAD_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_LAG_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0)
 _LLM_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0)
 
 
@@ -64,6 +70,32 @@ class Metrics:
         self.summaries_written = Counter(
             "honeychat_summaries_written",
             "Window summaries stored in the cold memory layer.",
+            registry=registry,
+        )
+        self.windows_verbatim = Counter(
+            "honeychat_windows_kept_verbatim",
+            "Windows stored as their verbatim messages after every attempt to summarize failed.",
+            registry=registry,
+        )
+        self.summary_failures = Counter(
+            "honeychat_summary_failures",
+            "Failed attempts at summarizing a window (errors and empty answers).",
+            registry=registry,
+        )
+        self.summary_lag = Histogram(
+            "honeychat_summary_lag_seconds",
+            "Seconds from a window's last message to its document in the cold layer.",
+            buckets=_LAG_BUCKETS,
+            registry=registry,
+        )
+        self.summary_backlog = Gauge(
+            "honeychat_summary_backlog",
+            "Conversations with a complete window not yet stored (as last read from Redis).",
+            registry=registry,
+        )
+        self.summary_oldest_wait = Gauge(
+            "honeychat_summary_oldest_wait_seconds",
+            "How long the oldest waiting window has waited (as last read from Redis).",
             registry=registry,
         )
         self.retrieval_searches = Counter(

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     """Summaries fetched by vector similarity before hybrid ranking fills the budget."""
     provenance_ttl_hours: float = Field(default=72, ge=0)
     """How long each reply's provenance trail (what went into its prompt) is kept; 0: none."""
+    summary_max_attempts: int = Field(default=3, ge=1)
+    """Attempts at summarizing one window; after that its messages are kept verbatim."""
+    summary_retry_seconds: float = Field(default=30.0, gt=0)
+    """Wait before retrying a failed summary; doubles with each failure (at most 15 minutes)."""
     embedding_backend: str = "minilm"
     """``minilm`` (bundled all-MiniLM-L6-v2), ``chroma-default`` (Chroma's ONNX model) or ``openai``."""
     embedding_threads: int = Field(default=1, ge=0)

@@ -164,6 +164,11 @@ class Summary:
     the sequence numbers of the messages it came from, all inside ``first_seq..last_seq``;
     an empty tuple for a line whose source the summarizer did not give validly (it credits
     nothing). ``None`` when the summary carries no provenance (written before it existed)."""
+    generation: int = 0
+    """The conversation's generation (bumped by every clear) when the window was written."""
+    kind: str = "summary"
+    """``summary`` (written by the LLM) or ``verbatim`` (the window's own messages, kept
+    when every attempt to summarize it failed)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data of the summary itself (without ``score`` and ``line_scores``)."""
@@ -178,6 +183,8 @@ class Summary:
             "line_sources": (
                 None if self.line_sources is None else [list(s) for s in self.line_sources]
             ),
+            "generation": self.generation,
+            "kind": self.kind,
         }
 
     @classmethod
@@ -192,12 +199,21 @@ class Summary:
             last_at=datetime.fromisoformat(data["last_at"]) if data.get("last_at") else None,
             model=str(data.get("model") or ""),
             line_sources=_line_sources(data.get("line_sources")),
+            generation=int(data.get("generation") or 0),
+            kind=str(data.get("kind") or "summary"),
         )
 
     @property
     def doc_id(self) -> str:
-        """The deterministic document id: one document per window, ever."""
-        return f"{self.conversation_id}:{self.first_seq:09d}-{self.last_seq:09d}"
+        """The deterministic document id: one per (conversation, generation, window).
+
+        Generation 0 keeps the original form ``conv:first-last``, so documents
+        written before generations existed keep their ids.
+        """
+        window = f"{self.first_seq:09d}-{self.last_seq:09d}"
+        if self.generation:
+            return f"{self.conversation_id}:g{self.generation}:{window}"
+        return f"{self.conversation_id}:{window}"
 
 
 def _line_sources(value: Any) -> tuple[tuple[int, ...], ...] | None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from honeychat import hookimpl
+from honeychat.core.forget import clear_conversation
 from honeychat.core.memory.stores import StoreUnavailable
 from honeychat.core.prompt import greeting
 from honeychat.core.turn import Command, CommandCall
-from honeychat.core.types import Choice, ConversationKey, Reply
+from honeychat.core.types import Choice, Reply
 
 if TYPE_CHECKING:
     from honeychat.core.bot import Bot
@@ -79,14 +80,6 @@ async def forget(call: CommandCall) -> Reply:
             "I couldn't reach my memory just now, so nothing was erased. Please try again later."
         )
     return Reply(f"Done. {call.character.name} has forgotten your conversations. Fresh start!")
-
-
-async def clear_conversation(bot: Bot, conversation: ConversationKey) -> None:
-    """Clear through the memory hooks; store failures propagate so the user is told."""
-    await bot.plugins.call(
-        "honeychat_clear_memory", conversation=conversation, bot=bot, strict=True
-    )
-    await bot.plugins.call("honeychat_conversation_cleared", conversation=conversation, bot=bot)
 
 
 async def memory(call: CommandCall) -> Reply:

@@ -46,6 +46,7 @@ class MemoryPlugin:
             prefix=s.key_prefix,
             buffer_size=s.hot_buffer_size,
             ttl_seconds=s.hot_buffer_ttl_days * 86400,
+            require_state=True,
         )
 
     @hookimpl(trylast=True)
@@ -74,6 +75,8 @@ class MemoryPlugin:
                 window=bot.settings.summary_window_messages,
                 model=bot.settings.summarizer_model,
                 character_name=lambda cid: c.name if (c := bot.characters.get(cid)) else cid,
+                max_attempts=bot.settings.summary_max_attempts,
+                retry_seconds=bot.settings.summary_retry_seconds,
             )
         s = bot.settings
         self.service = MemoryService(

@@ -87,3 +87,15 @@ async def test_other_conversations_keep_being_served(bot_factory: BotFactory) ->
     assert failed.last_text == bot.characters.default.error_message
     ok = await send(bot, "second", user="dave")
     assert ok.last_text.startswith("I hear you")
+
+
+async def test_forget_with_chroma_down_changes_nothing_and_says_so(
+    bot_factory: BotFactory,
+) -> None:
+    bot = await bot_factory(chroma_url=f"http://127.0.0.1:{refused_port()}")
+    await send(bot, "My bike is blue.")
+    reply = await send(bot, "/forget confirm")
+    assert "nothing was erased" in reply.last_text
+    assert bot.memory is not None and bot.memory.hot is not None
+    texts = [m.text for m in await bot.memory.hot.recent(CONVERSATION, 100)]
+    assert "My bike is blue." in texts, "the hot layer was not cleared behind the user's back"

@@ -359,7 +359,7 @@ def create_app(bot: Bot, *, inspector: bool = True) -> FastAPI:
         platform: PlatformPath, user_id: UserPath, character: CharacterPath
     ) -> m.Cleared:
         """The chat's own clear (``/forget``): a summary in progress is discarded."""
-        from honeychat.plugins.commands import clear_conversation
+        from honeychat.core.forget import clear_conversation
 
         key = await existing(platform, user_id, character)
         await clear_conversation(bot, key)

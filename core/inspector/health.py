@@ -1,11 +1,17 @@
-"""Readiness: can this process reach Redis and Chroma, and is an LLM configured?"""
+"""Readiness: can this process reach Redis and Chroma, and is an LLM configured?
+
+The summary backlog is reported alongside; it never makes a process unready
+(restarting it would not summarize anything faster).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from typing import TYPE_CHECKING
 
-from honeychat.core.inspector.models import Check, Readiness
+from honeychat.core.inspector.models import Backlog, Check, Readiness
 from honeychat.core.redact import redact
 
 if TYPE_CHECKING:
@@ -57,8 +63,23 @@ def check_llm(bot: Bot) -> Check:
     return Check(name="llm", ok=True, detail=f"configured: {redact(endpoint)}")
 
 
+async def summary_backlog(bot: Bot) -> Backlog | None:
+    """Summary work waiting in Redis, or ``None`` if the hot layer cannot say."""
+    memory = bot.memory
+    backlog = getattr(memory.hot, "backlog", None) if memory is not None else None
+    if backlog is None:
+        return None
+    with contextlib.suppress(Exception):
+        count, oldest = await asyncio.wait_for(backlog(), CHECK_TIMEOUT)
+        wait = None if oldest is None else round(max(0.0, time.time() - oldest), 1)
+        return Backlog(pending_windows=count, oldest_wait_seconds=wait)
+    return None
+
+
 async def readiness(bot: Bot) -> Readiness:
-    """Every check, run concurrently."""
-    redis_check, chroma_check = await asyncio.gather(check_redis(bot), check_chroma(bot))
+    """Every check, run concurrently, and the summary backlog."""
+    redis_check, chroma_check, backlog = await asyncio.gather(
+        check_redis(bot), check_chroma(bot), summary_backlog(bot)
+    )
     checks = [redis_check, chroma_check, check_llm(bot)]
-    return Readiness(ready=all(c.ok for c in checks), checks=checks)
+    return Readiness(ready=all(c.ok for c in checks), checks=checks, backlog=backlog)

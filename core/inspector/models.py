@@ -160,9 +160,20 @@ class Check(BaseModel):
     detail: str
 
 
+class Backlog(BaseModel):
+    """Summary work waiting in the shared Redis (reported; it does not make a process unready)."""
+
+    pending_windows: int
+    """Conversations with a complete window not yet stored in the cold layer."""
+    oldest_wait_seconds: float | None
+    """How long the oldest of them has waited (``None``: nothing waits)."""
+
+
 class Readiness(BaseModel):
     ready: bool
     checks: list[Check]
+    backlog: Backlog | None = None
+    """``None`` when the hot layer cannot report one (down, or a store without a backlog)."""
 
 
 class Health(BaseModel):

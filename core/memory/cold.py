@@ -106,6 +106,8 @@ def _metadata(key: ConversationKey, summary: Summary) -> dict[str, str | int | f
         "first_seq": summary.first_seq,
         "last_seq": summary.last_seq,
         "model": summary.model,
+        "generation": summary.generation,
+        "kind": summary.kind,
     }
     if summary.line_sources is not None:
         metadata[LINE_SOURCES_FIELD] = json.dumps(
@@ -119,13 +121,13 @@ def _metadata(key: ConversationKey, summary: Summary) -> dict[str, str | int | f
     return metadata
 
 
-_DOC_ID_WINDOW = re.compile(r":(\d{9,})-(\d{9,})$")
+_DOC_ID_WINDOW = re.compile(r"(?::g(\d+))?:(\d{9,})-(\d{9,})$")
 
 
-def _window_end(doc_id: str) -> int | None:
-    """The ``last_seq`` encoded in a document id, or ``None`` if it has another form."""
+def _window_end(doc_id: str) -> tuple[int, int] | None:
+    """``(generation, last_seq)`` encoded in a document id, or ``None`` if it has another form."""
     match = _DOC_ID_WINDOW.search(doc_id)
-    return int(match.group(2)) if match else None
+    return (int(match.group(1) or 0), int(match.group(3))) if match else None
 
 
 def _time(value: Any) -> datetime | None:
@@ -174,6 +176,8 @@ def _summary(document: str | None, metadata: Any, score: float | None = None) ->
         line_sources=_line_sources(
             meta.get(LINE_SOURCES_FIELD), document or "", first_seq, last_seq
         ),
+        generation=int(meta.get("generation", 0) or 0),
+        kind=str(meta.get("kind", "") or "summary"),
     )
 
 
@@ -274,7 +278,7 @@ class ChromaColdStore:
         await self._call(upsert, name, background=True)
 
     async def latest(self, conversation_id: str) -> Summary | None:
-        """The summary with the highest ``last_seq``, or ``None``.
+        """The summary with the highest ``(generation, last_seq)``, or ``None``.
 
         Chosen by window, never by similarity: one ``get`` of the
         conversation's ids (they encode the window, see ``Summary.doc_id``;
@@ -295,8 +299,11 @@ class ChromaColdStore:
             if any(end is None for end in windows):
                 found = collection.get(where=where, include=["metadatas"])
                 ids, metadatas = found["ids"], found["metadatas"] or []
-                windows = [int(m.get("last_seq", 0)) for m in metadatas]  # type: ignore[arg-type]
-            best = max(range(len(ids)), key=lambda i: (windows[i] or 0, ids[i]))
+                windows = [
+                    (int(m.get("generation", 0) or 0), int(m.get("last_seq", 0)))  # type: ignore[arg-type]
+                    for m in metadatas
+                ]
+            best = max(range(len(ids)), key=lambda i: (windows[i] or (0, 0), ids[i]))
             row = collection.get(ids=[ids[best]], include=["documents", "metadatas"])
             if not row["ids"] or not row["documents"] or not row["metadatas"]:
                 return None  # deleted between the two reads

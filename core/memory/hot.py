@@ -3,16 +3,22 @@
 Keys of one conversation (``<id>`` is :attr:`ConversationKey.id`, wrapped in a
 Redis Cluster hash tag so all of them live in one slot)::
 
-    {prefix}:conv:{<id>}:buf      list of message JSON, oldest first
-    {prefix}:conv:{<id>}:seq      last sequence number handed out
-    {prefix}:conv:{<id>}:wm       watermark: last sequence number summarized
-    {prefix}:conv:{<id>}:epoch    bumped by every clear
-    {prefix}:conv:{<id>}:summary  JSON of the latest summary (a cache)
-    {prefix}:conv:{<id>}:lease    token of the summarizer holding the lease
+    {prefix}:conv:{<id>}:buf      list of message JSON, oldest first        (expires)
+    {prefix}:conv:{<id>}:summary  JSON of the latest summary (a cache)       (expires)
+    {prefix}:conv:{<id>}:seq      last sequence number handed out           (durable)
+    {prefix}:conv:{<id>}:wm       watermark: last sequence number summarized (durable)
+    {prefix}:conv:{<id>}:epoch    generation, bumped by every clear          (durable)
+    {prefix}:conv:{<id>}:fail     the failing window and its attempts        (durable)
+    {prefix}:conv:{<id>}:lease    token of the summarizer holding the lease  (own TTL)
 
-Every write refreshes the TTL of all of them but the lease (which has its own),
-so an idle conversation disappears as a whole. Writes that read and modify
-state are Lua scripts, so each is atomic and one round trip.
+Only the recent buffer and the summary cache expire (every write refreshes
+their TTL): losing them loses nothing that memory depends on. The sequence
+number, watermark and generation never carry a TTL (a write removes one left
+by an older version). If Redis loses them anyway (a flush, a server without
+persistence), :meth:`RedisHotStore.append` raises :class:`StateMissing` and the
+memory service rebuilds them from the cold store before writing
+(:meth:`RedisHotStore.restore_state`). Writes that read and modify state are
+Lua scripts, so each is atomic and one round trip.
 """
 
 from __future__ import annotations
@@ -29,33 +35,56 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from honeychat.core.memory.stores import StoreUnavailable
+from honeychat.core.memory.stores import StateMissing, StoreUnavailable, WindowFailure
+from honeychat.core.sanitize import clean_text
 from honeychat.core.types import ConversationKey, Role, StoredMessage, Summary
 
 log = logging.getLogger(__name__)
 
-# Order of KEYS passed to every script; the first five carry the conversation's TTL.
-_TTL_KEYS = ("buf", "seq", "wm", "epoch", "summary")
+# Order of KEYS passed to every script: buf, seq, wm, epoch, summary, fail.
+# Only buf (1) and summary (5) expire; seq, wm, epoch and fail (2-4, 6) are durable.
+_SCRIPT_KEYS = ("buf", "seq", "wm", "epoch", "summary", "fail")
 
 _TOUCH = """
 local function touch(ttl)
-  for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ttl) end
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[5], ttl)
+end
+local function durable()
+  for i = 2, 4 do redis.call('PERSIST', KEYS[i]) end
 end
 local function num(key)
   return tonumber(redis.call('GET', key) or '0')
 end
 """
 
-# ARGV: message JSON without "seq" (starts with "{"), buffer_size, ttl_ms
+# ARGV: message JSON without "seq" (starts with "{"), buffer_size, ttl_ms, require_state
+# -> the new seq, or -1 (nothing written) when state is required and missing
 _APPEND = (
     _TOUCH
     + """
+if ARGV[4] == '1' and redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('RPUSH', KEYS[1], '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2))
 local keep = math.max(tonumber(ARGV[2]), seq - num(KEYS[3]))
 redis.call('LTRIM', KEYS[1], -keep, -1)
+durable()
 touch(ARGV[3])
 return seq
+"""
+)
+
+# ARGV: last summarized seq, generation -> 1 restored, 0 the state was there already
+_RESTORE = (
+    _TOUCH
+    + """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local seq = tonumber(ARGV[1])
+redis.call('SET', KEYS[2], seq)
+redis.call('SET', KEYS[3], math.max(seq, num(KEYS[3])))
+redis.call('SET', KEYS[4], math.max(tonumber(ARGV[2]), num(KEYS[4])))
+redis.call('DEL', KEYS[1], KEYS[5], KEYS[6])
+return 1
 """
 )
 
@@ -72,6 +101,7 @@ if new > seq then return -1 end
 redis.call('SET', KEYS[3], ARGV[2])
 local keep = math.max(tonumber(ARGV[4]), seq - new)
 redis.call('LTRIM', KEYS[1], -keep, -1)
+durable()
 touch(ARGV[5])
 return 1
 """
@@ -81,10 +111,10 @@ return 1
 _CLEAR = (
     _TOUCH
     + """
-redis.call('DEL', KEYS[1], KEYS[5])
+redis.call('DEL', KEYS[1], KEYS[5], KEYS[6])
 redis.call('SET', KEYS[3], num(KEYS[2]))
 redis.call('INCR', KEYS[4])
-touch(ARGV[1])
+durable()
 return 1
 """
 )
@@ -104,6 +134,17 @@ return 1
 _RELEASE_LEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+"""
+
+# KEYS: fail; ARGV: first_seq, retry_at -> attempts at that window so far
+_RECORD_FAILURE = """
+if redis.call('HGET', KEYS[1], 'first') ~= ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'first', ARGV[1])
+end
+local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HSET', KEYS[1], 'retry_at', ARGV[2])
+return attempts
 """
 
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
@@ -132,16 +173,13 @@ def _int(value: Any) -> int:
 
 
 def _message_json(role: Role, text: str, at: datetime) -> str:
-    """The stored JSON of a message minus its ``seq``, which the append script adds."""
+    """The stored JSON of a message minus its ``seq``, which the append script adds.
+
+    ``text`` must already be clean (see :func:`honeychat.core.sanitize.clean_text`).
+    """
     data = StoredMessage(seq=0, role=role, text=text, at=at).to_dict()
     del data["seq"]
-    try:
-        encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-        encoded.encode("utf-8")
-    except UnicodeEncodeError:
-        # Lone surrogates cannot be UTF-8; \u-escapes keep them exactly.
-        encoded = json.dumps(data, ensure_ascii=True, separators=(",", ":"))
-    return encoded
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def summary_to_json(summary: Summary) -> str:
@@ -162,7 +200,11 @@ class RedisHotStore:
 
     ``buffer_size`` is how many messages are kept once summarized; messages
     after the watermark are kept however many there are. ``ttl_seconds`` is
-    how long an idle conversation's keys live. The client is usually shared
+    how long an idle conversation's buffer and summary cache live. With
+    ``require_state`` (what the memory service uses), :meth:`append` raises
+    :class:`StateMissing` for a conversation without state, so that it can be
+    rebuilt from the cold store; without it, such a conversation starts at
+    sequence number 1. The client is usually shared
     (see :class:`~honeychat.core.memory.redis_server.RedisConnection`), so
     :meth:`close` closes it only with ``owns_client=True``. Every method raises
     :class:`StoreUnavailable` when Redis cannot be reached.
@@ -176,6 +218,7 @@ class RedisHotStore:
         buffer_size: int,
         ttl_seconds: float,
         owns_client: bool = False,
+        require_state: bool = False,
     ) -> None:
         if not prefix or "{" in prefix or "}" in prefix:
             raise ValueError(f"key prefix must be non-empty and without braces: {prefix!r}")
@@ -188,11 +231,15 @@ class RedisHotStore:
         self.prefix = prefix
         self.buffer_size = buffer_size
         self.ttl_ms = max(1, round(ttl_seconds * 1000))
+        self.require_state = require_state
         self._append = client.register_script(_APPEND)
+        self._restore = client.register_script(_RESTORE)
         self._advance = client.register_script(_ADVANCE)
         self._clear = client.register_script(_CLEAR)
         self._cache_summary = client.register_script(_CACHE_SUMMARY)
         self._release_lease = client.register_script(_RELEASE_LEASE)
+        self._record_failure = client.register_script(_RECORD_FAILURE)
+        self._pending_key = f"{prefix}:summaries:pending"
         glob_prefix = _GLOB_SPECIAL.sub(r"\\\1", prefix)
         self._buffer_pattern = f"{glob_prefix}:conv:{{*}}:buf"
 
@@ -206,20 +253,47 @@ class RedisHotStore:
         return f"{self._base(conversation.id)}:{name}"
 
     def _keys(self, conversation: ConversationKey) -> list[str]:
-        return [self.key(conversation, name) for name in _TTL_KEYS]
+        return [self.key(conversation, name) for name in _SCRIPT_KEYS]
 
     # HotStore
 
     async def append(
         self, conversation: ConversationKey, role: Role, text: str, at: datetime
     ) -> StoredMessage:
-        """Store one message in a single round trip; return it with its sequence number."""
+        """Store one message in a single round trip; return it with its sequence number.
+
+        With ``require_state``, raises :class:`StateMissing` (and stores
+        nothing) when the conversation has no sequence number in Redis: new,
+        or lost by Redis. The caller then calls :meth:`restore_state` and
+        appends again.
+        """
+        text = clean_text(text)
         body = _message_json(Role(role), text, at)
         with _unavailable():
-            seq = await self._append(
-                keys=self._keys(conversation), args=[body, self.buffer_size, self.ttl_ms]
+            seq = _int(
+                await self._append(
+                    keys=self._keys(conversation),
+                    args=[body, self.buffer_size, self.ttl_ms, int(self.require_state)],
+                )
             )
-        return StoredMessage(seq=_int(seq), role=Role(role), text=text, at=at)
+        if seq < 0:
+            raise StateMissing(conversation)
+        return StoredMessage(seq=seq, role=Role(role), text=text, at=at)
+
+    async def restore_state(
+        self, conversation: ConversationKey, last_summarized: int, generation: int
+    ) -> bool:
+        """Set a conversation's missing state: sequence number and watermark to
+        ``last_summarized``, generation to at least ``generation``.
+
+        Does nothing (returns ``False``) when the state exists: of two
+        processes restoring at once, the first wins and both then append.
+        """
+        with _unavailable():
+            done = await self._restore(
+                keys=self._keys(conversation), args=[last_summarized, generation]
+            )
+        return _int(done) == 1
 
     async def recent(self, conversation: ConversationKey, limit: int) -> list[StoredMessage]:
         """The newest ``limit`` messages, oldest first."""
@@ -318,6 +392,55 @@ class RedisHotStore:
         number and change the epoch. Sequence numbers keep counting up."""
         with _unavailable():
             await self._clear(keys=self._keys(conversation), args=[self.ttl_ms])
+            await self.client.zrem(self._pending_key, conversation.id)
+
+    async def window_failure(self, conversation: ConversationKey) -> WindowFailure | None:
+        """The failed attempts at the conversation's next window, if any."""
+        with _unavailable():
+            data = await self.client.hgetall(self.key(conversation, "fail"))
+        if not data:
+            return None
+        fields = {_str(k): _str(v) for k, v in data.items()}
+        try:
+            return WindowFailure(
+                int(fields["first"]), int(fields.get("attempts", 0)), float(fields["retry_at"])
+            )
+        except (KeyError, ValueError):
+            return None
+
+    async def record_window_failure(
+        self, conversation: ConversationKey, first_seq: int, retry_at: float
+    ) -> int:
+        """Count one more failed attempt at the window starting at ``first_seq``."""
+        with _unavailable():
+            attempts = await self._record_failure(
+                keys=[self.key(conversation, "fail")], args=[first_seq, repr(retry_at)]
+            )
+        return _int(attempts)
+
+    async def forget_window_failure(self, conversation: ConversationKey) -> None:
+        """Drop the failure record (the window was stored)."""
+        with _unavailable():
+            await self.client.delete(self.key(conversation, "fail"))
+
+    async def mark_pending(self, conversation: ConversationKey, since: float) -> None:
+        """Note that a complete window waits since ``since``; an earlier note stays."""
+        with _unavailable():
+            await self.client.zadd(self._pending_key, {conversation.id: since}, nx=True)
+
+    async def mark_done(self, conversation: ConversationKey) -> None:
+        """Note that no complete window of the conversation waits any more."""
+        with _unavailable():
+            await self.client.zrem(self._pending_key, conversation.id)
+
+    async def backlog(self) -> tuple[int, float | None]:
+        """How many conversations have a complete window waiting, and since when (oldest)."""
+        with _unavailable():
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.zcard(self._pending_key)
+                pipe.zrange(self._pending_key, 0, 0, withscores=True)
+                count, oldest = await pipe.execute()
+        return int(count), (float(oldest[0][1]) if oldest else None)
 
     async def conversations(self, cursor: int = 0, count: int = 100) -> tuple[int, list[str]]:
         """Page through the ids of conversations that have a buffer: ``(next_cursor, ids)``.

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from datetime import datetime
@@ -23,9 +24,10 @@ from honeychat.core.memory.retrieval import (
     newest_lines,
     select,
 )
-from honeychat.core.memory.stores import ColdStore, HotStore, StoreUnavailable
+from honeychat.core.memory.stores import ColdStore, HotStore, StateMissing, StoreUnavailable
 from honeychat.core.memory.summarizer import Summarizer
 from honeychat.core.metrics import METRICS
+from honeychat.core.sanitize import clean_text
 from honeychat.core.types import ConversationKey, MemoryContext, Role, StoredMessage, Summary
 
 log = logging.getLogger(__name__)
@@ -134,11 +136,50 @@ class MemoryService:
     async def persist(
         self, conversation: ConversationKey, role: Role, text: str, at: datetime
     ) -> StoredMessage | None:
+        """Store one message (text made storable first, see :mod:`honeychat.core.sanitize`)."""
         if self.hot is None:
             return None
         return await self._guard(
-            self.hot_health, self.hot.append(conversation, role, text, at), None
+            self.hot_health, self._append(conversation, role, clean_text(text), at), None
         )
+
+    async def _append(
+        self, conversation: ConversationKey, role: Role, text: str, at: datetime
+    ) -> StoredMessage:
+        assert self.hot is not None
+        try:
+            return await self.hot.append(conversation, role, text, at)
+        except StateMissing:
+            await self.restore_state(conversation)
+            return await self.hot.append(conversation, role, text, at)
+
+    async def restore_state(self, conversation: ConversationKey) -> None:
+        """Give a conversation without hot state (new, or lost by Redis) its state back.
+
+        The cold store knows what was summarized: numbering resumes after its
+        newest window, in its generation, so no later window reuses an old
+        document id and old summaries stay visible. When the cold store cannot
+        be read, a fresh generation (the current time, above any count of
+        clears) keeps new document ids apart from every old one.
+        """
+        assert self.hot is not None
+        generation, last = 0, 0
+        if self.cold is not None:
+            try:
+                latest = await self.cold.latest(conversation.id)
+            except StoreUnavailable as exc:
+                self.cold_health.failed(exc.cause)
+                generation = int(time.time())
+            else:
+                if latest is not None:
+                    generation, last = latest.generation, latest.last_seq
+        if await self.hot.restore_state(conversation, last, generation) and last:
+            log.warning(
+                "rebuilt the state of %s from the cold store: summarized through %d, generation %d",
+                conversation.id,
+                last,
+                generation,
+            )
 
     async def latest_summary(
         self, conversation: ConversationKey, *, fill_cache: bool = True
@@ -156,7 +197,15 @@ class MemoryService:
         latest: Summary | None = await self._guard(
             self.cold_health, self.cold.latest(conversation.id), None
         )
-        if latest is not None and epoch is not None and self.hot is not None:
+        # Only a summary of the current generation may enter the cache: one read from
+        # Chroma just before a clear (in this or another process) deleted it must not
+        # come back through the cache after the clear.
+        if (
+            latest is not None
+            and epoch is not None
+            and latest.generation == epoch
+            and self.hot is not None
+        ):
             await self._guard(
                 self.hot_health, self.hot.cache_summary(conversation, latest, epoch), None
             )
@@ -263,7 +312,17 @@ class MemoryService:
         self.summarizer.schedule(conversation, last_seq)
 
     async def clear(self, conversation: ConversationKey) -> None:
-        """Forget a conversation in both layers; a summary in progress is discarded."""
+        """Forget a conversation in both layers; a summary in progress is discarded.
+
+        Both layers are probed first: if either cannot be reached, nothing is
+        changed and ``StoreUnavailable`` is raised (so "nothing was erased" is
+        true). A layer failing between the probe and its own clear still
+        leaves a partial clear, reported the same way.
+        """
+        if self.hot is not None:
+            await self.hot.epoch(conversation)
+        if self.cold is not None:
+            await self.cold.latest(conversation.id)
         if self.summarizer is not None:
             await self.summarizer.cancel(conversation)
         errors: list[str] = []
@@ -308,6 +367,7 @@ class MemoryService:
     async def close(self, *, drain_timeout: float = 60.0) -> None:
         """Finish pending summaries, then close both layers."""
         if self.summarizer is not None:
+            self.summarizer.close()
             try:
                 await self.summarizer.wait_idle(drain_timeout)
             except TimeoutError:

@@ -7,6 +7,7 @@ through the ``honeychat_hot_store`` / ``honeychat_cold_store`` hooks.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -22,6 +23,29 @@ class StoreUnavailable(Exception):
         super().__init__(f"{layer} memory unavailable: {cause}")
 
 
+class StateMissing(Exception):
+    """A conversation has no state in the hot store: it is new, or the store lost it.
+
+    Raised by :meth:`HotStore.append` before anything is written; the memory
+    service rebuilds the state from the cold store (:meth:`HotStore.restore_state`)
+    and appends again.
+    """
+
+    def __init__(self, conversation: ConversationKey) -> None:
+        self.conversation = conversation
+        super().__init__(f"no state for conversation {conversation.id}")
+
+
+@dataclass(frozen=True, slots=True)
+class WindowFailure:
+    """Failed attempts at summarizing one window, kept until the window is done."""
+
+    first_seq: int
+    attempts: int
+    retry_at: float
+    """Unix time before which the window is not tried again."""
+
+
 @runtime_checkable
 class HotStore(Protocol):
     """Recent verbatim messages per conversation, plus the bookkeeping of summarization.
@@ -29,14 +53,27 @@ class HotStore(Protocol):
     Every message gets a per-conversation sequence number (1, 2, 3...). The
     *watermark* is the last sequence number already summarized; messages
     after it are never trimmed. The *epoch* changes on every clear, so work
-    started before a clear can tell that it must be discarded.
+    started before a clear can tell that it must be discarded (it is also the
+    *generation* in document ids). Sequence number, watermark and epoch are
+    durable state: they never expire; the buffer and the summary cache may.
     Methods raise :class:`StoreUnavailable` when the store cannot be reached.
     """
 
     async def append(
         self, conversation: ConversationKey, role: Role, text: str, at: datetime
     ) -> StoredMessage:
-        """Store one message in a single round trip; return it with its sequence number."""
+        """Store one message in a single round trip; return it with its sequence number.
+
+        May raise :class:`StateMissing`, writing nothing, when the conversation
+        has no state (see :meth:`restore_state`); the memory service then
+        restores it and appends again.
+        """
+
+    async def restore_state(
+        self, conversation: ConversationKey, last_summarized: int, generation: int
+    ) -> bool:
+        """Create missing state: sequence number and watermark ``last_summarized``,
+        epoch at least ``generation``. Returns ``False`` if the state exists."""
 
     async def recent(self, conversation: ConversationKey, limit: int) -> list[StoredMessage]:
         """The newest ``limit`` messages, oldest first."""
@@ -81,6 +118,29 @@ class HotStore(Protocol):
     async def clear(self, conversation: ConversationKey) -> None:
         """Forget the buffer and the cached summary, set the watermark to the last sequence
         number and change the epoch. Sequence numbers keep counting up."""
+
+    async def window_failure(self, conversation: ConversationKey) -> WindowFailure | None:
+        """The failed attempts at the conversation's next window, if any."""
+
+    async def record_window_failure(
+        self, conversation: ConversationKey, first_seq: int, retry_at: float
+    ) -> int:
+        """Count one more failed attempt at the window starting at ``first_seq``.
+
+        Returns the attempts so far (a failure of another window starts again at 1).
+        """
+
+    async def forget_window_failure(self, conversation: ConversationKey) -> None:
+        """Drop the failure record (the window was stored)."""
+
+    async def mark_pending(self, conversation: ConversationKey, since: float) -> None:
+        """Note that a complete window waits since ``since`` (unix time); an earlier note stays."""
+
+    async def mark_done(self, conversation: ConversationKey) -> None:
+        """Note that no complete window of the conversation waits any more."""
+
+    async def backlog(self) -> tuple[int, float | None]:
+        """How many conversations have a complete window waiting, and since when (oldest)."""
 
     async def conversations(self, cursor: int = 0, count: int = 100) -> tuple[int, list[str]]:
         """Page through the ids of conversations that have a buffer: ``(next_cursor, ids)``."""

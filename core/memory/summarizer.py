@@ -10,7 +10,14 @@ when all of it exists:
 * the watermark moves by compare-and-set on (watermark, epoch), and a clear
   changes the epoch, so a summary finished after a clear is deleted again:
   the clear wins;
-* an empty or failed summary is never stored or cached.
+* an empty or failed summary is never stored or cached; the window is tried
+  again with exponential backoff (its attempts are counted in Redis, so
+  every process agrees), and after ``max_attempts`` failures its verbatim
+  messages are stored instead (``Summary.kind == "verbatim"``, still
+  searchable), so one window that cannot be summarized (a content filter, an
+  empty answer) never stops long-term memory;
+* each document carries the conversation's generation (the epoch), so its id
+  is unique per (conversation, generation, window).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import functools
 import json
 import logging
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +37,7 @@ from typing import Any, Protocol
 from honeychat.core.memory.retrieval import split_lines
 from honeychat.core.memory.stores import ColdStore, HotStore, StoreUnavailable
 from honeychat.core.metrics import METRICS
+from honeychat.core.sanitize import clean_text
 from honeychat.core.types import ConversationKey, Role, StoredMessage, Summary
 
 log = logging.getLogger(__name__)
@@ -125,6 +134,7 @@ def summary_from_answer(
     first_seq: int,
     last_seq: int,
     model: str,
+    generation: int = 0,
 ) -> Summary | None:
     """The :class:`Summary` of a window from the summarizer's raw answer (``None`` if empty).
 
@@ -142,6 +152,7 @@ def summary_from_answer(
         last_at=messages[-1].at,
         model=model,
         line_sources=parsed.sources,
+        generation=generation,
     )
 
 
@@ -179,6 +190,14 @@ def llm_summarize_fn(llm: _Completer, model: str) -> SummarizeFn:
     return summarize
 
 
+def render_verbatim(messages: Sequence[StoredMessage], character_name: str) -> str:
+    """The stored form of a window that could not be summarized: one line per message."""
+    return "\n".join(
+        f"{'User' if m.role is Role.USER else character_name}: {' '.join(m.text.split())}"
+        for m in messages
+    )
+
+
 @dataclass(slots=True)
 class _Job:
     task: asyncio.Task[None]
@@ -198,7 +217,12 @@ class Summarizer:
         model: str,
         character_name: Callable[[str], str] = lambda cid: cid,
         lease_seconds: float = 120.0,
+        max_attempts: int = 3,
+        retry_seconds: float = 30.0,
+        retry_max_seconds: float = 900.0,
     ) -> None:
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         self.hot = hot
         self.cold = cold
         self.summarize = summarize
@@ -206,6 +230,10 @@ class Summarizer:
         self.model = model
         self.character_name = character_name
         self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+        self.retry_seconds = retry_seconds
+        self.retry_max_seconds = retry_max_seconds
+        self._retries: dict[ConversationKey, asyncio.TimerHandle] = {}
         self._jobs: dict[ConversationKey, _Job] = {}
         self._watermarks: OrderedDict[ConversationKey, int] = OrderedDict()
         self.written = 0
@@ -238,6 +266,9 @@ class Summarizer:
 
     async def cancel(self, conversation: ConversationKey) -> None:
         """Stop work in progress for a conversation (used by clear)."""
+        retry = self._retries.pop(conversation, None)
+        if retry is not None:
+            retry.cancel()
         job = self._jobs.pop(conversation, None)
         if job is not None and not job.task.done():
             job.task.cancel()
@@ -257,6 +288,26 @@ class Summarizer:
     @property
     def pending(self) -> int:
         return len(self._jobs)
+
+    def close(self) -> None:
+        """Drop the retries waiting on timers (their failure records stay in Redis)."""
+        for handle in self._retries.values():
+            handle.cancel()
+        self._retries.clear()
+
+    def _retry_later(self, conversation: ConversationKey, delay: float) -> None:
+        if conversation in self._retries:
+            return
+
+        def due() -> None:
+            self._retries.pop(conversation, None)
+            self.schedule(conversation)
+
+        loop = asyncio.get_running_loop()
+        self._retries[conversation] = loop.call_later(max(0.0, delay), due)
+
+    def _backoff(self, failed_before: int) -> float:
+        return float(min(self.retry_max_seconds, self.retry_seconds * 2**failed_before))
 
     async def _run(self, conversation: ConversationKey) -> None:
         while True:
@@ -301,27 +352,68 @@ class Summarizer:
             )
             return await self.hot.advance_watermark(conversation, watermark, last_seq, epoch)
 
+        await self.hot.mark_pending(conversation, messages[-1].at.timestamp())
+        failure = await self.hot.window_failure(conversation)
+        failed_before = failure.attempts if failure and failure.first_seq == first_seq else 0
+        if failure and failed_before and failure.retry_at > time.time():
+            self._retry_later(conversation, failure.retry_at - time.time())
+            return False
+
+        name = self.character_name(conversation.character_id)
+        summary: Summary | None = None
         try:
-            raw = await self.summarize(messages, self.character_name(conversation.character_id))
+            raw = clean_text(str(await self.summarize(messages, name)))
+            summary = summary_from_answer(
+                raw,
+                conversation.id,
+                messages,
+                first_seq=first_seq,
+                last_seq=last_seq,
+                model=self.model,
+                generation=epoch,
+            )
+            if summary is None:
+                raise ValueError("the summary was empty")
         except Exception as exc:
             self.failures += 1
-            log.warning(
-                "summary of %s window %d-%d failed: %s", conversation.id, first_seq, last_seq, exc
+            METRICS.summary_failures.inc()
+            delay = self._backoff(failed_before)
+            attempts = await self.hot.record_window_failure(
+                conversation, first_seq, time.time() + delay
             )
-            return False
-        summary = summary_from_answer(
-            raw, conversation.id, messages, first_seq=first_seq, last_seq=last_seq, model=self.model
-        )
-        if summary is None:
-            self.failures += 1
-            log.warning(
-                "summary of %s window %d-%d was empty; not stored",
+            if attempts < self.max_attempts:
+                log.warning(
+                    "summary of %s window %d-%d failed (attempt %d of %d, next in %.0f s): %s",
+                    conversation.id,
+                    first_seq,
+                    last_seq,
+                    attempts,
+                    self.max_attempts,
+                    delay,
+                    exc,
+                )
+                self._retry_later(conversation, delay)
+                return False
+            log.error(
+                "summary of %s window %d-%d failed %d times; storing its messages verbatim: %s",
                 conversation.id,
                 first_seq,
                 last_seq,
+                attempts,
+                exc,
             )
-            return False
 
+        if summary is None:  # every attempt failed: keep the window verbatim
+            summary = Summary(
+                conversation_id=conversation.id,
+                text=render_verbatim(messages, name),
+                first_seq=first_seq,
+                last_seq=last_seq,
+                first_at=messages[0].at,
+                last_at=messages[-1].at,
+                generation=epoch,
+                kind="verbatim",
+            )
         if await self.hot.epoch(conversation) != epoch:
             return False  # cleared while the LLM worked: drop the summary
         await self.cold.add(summary)
@@ -331,7 +423,17 @@ class Summarizer:
                 log.info("summary of %s discarded: the conversation was cleared", conversation.id)
             return False
         await self.hot.cache_summary(conversation, summary, epoch)
+        await self.hot.forget_window_failure(conversation)
         self._saw_watermark(conversation, last_seq)
         self.written += 1
-        METRICS.summaries_written.inc()
+        (METRICS.summaries_written if kind == "summary" else METRICS.windows_verbatim).inc()
+        METRICS.summary_lag.observe(max(0.0, time.time() - messages[-1].at.timestamp()))
+        if last - last_seq < self.window:
+            await self.hot.mark_done(conversation)
+        await self._report_backlog()
         return True
+
+    async def _report_backlog(self) -> None:
+        count, oldest = await self.hot.backlog()
+        METRICS.summary_backlog.set(count)
+        METRICS.summary_oldest_wait.set(0.0 if oldest is None else time.time() - oldest)
