@@ -426,7 +426,7 @@ class Summarizer:
         await self.hot.forget_window_failure(conversation)
         self._saw_watermark(conversation, last_seq)
         self.written += 1
-        (METRICS.summaries_written if kind == "summary" else METRICS.windows_verbatim).inc()
+        (METRICS.summaries_written if summary.kind == "summary" else METRICS.windows_verbatim).inc()
         METRICS.summary_lag.observe(max(0.0, time.time() - messages[-1].at.timestamp()))
         if last - last_seq < self.window:
             await self.hot.mark_done(conversation)
