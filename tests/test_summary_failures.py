@@ -72,7 +72,11 @@ async def test_a_window_that_never_summarizes_is_kept_verbatim(bot_factory: BotF
     await send(bot, "What was my locker number 2?")
     assert "1002" in bot_factory.last_system_prompt()
 
-    # Nothing waits any more.
+    # Nothing waits any more, once the question's own window is kept too.
+    async def question_stored() -> bool:
+        return (await memory_state(bot))["summarized_through"] == 2 * (TURNS + 1)
+
+    await wait_for(question_stored)
     ready = await readiness(bot)
     assert ready.backlog is not None and ready.backlog.pending_windows == 0
     assert (await check_summaries(bot.settings)).ok
