@@ -165,8 +165,20 @@ class MemoryService:
         assert self.hot is not None
         generation, last = 0, 0
         if self.cold is not None:
+            # A conversation's first message waits here: bounded like a turn's reads.
+            circuit = self._circuits["cold"]
             try:
-                latest = await self.cold.latest(conversation.id)
+                if not circuit.allows():
+                    raise StoreUnavailable("cold", "timed out a moment ago; skipped")
+                try:
+                    latest = await asyncio.wait_for(
+                        self.cold.latest(conversation.id), self.read_timeout
+                    )
+                except TimeoutError as exc:
+                    circuit.trip()
+                    raise StoreUnavailable(
+                        "cold", f"no answer within {self.read_timeout:g}s"
+                    ) from exc
             except StoreUnavailable as exc:
                 self.cold_health.failed(exc.cause)
                 generation = int(time.time())
