@@ -21,6 +21,7 @@ from typing import TextIO
 
 from honeychat import hookimpl
 from honeychat.core.bot import Bot
+from honeychat.core.prompt import greeting
 from honeychat.core.types import (
     ChannelLimits,
     ConversationKey,
@@ -198,7 +199,7 @@ async def _interactive(bot: Bot, user: str, stdout: TextIO) -> int:
     channel = TerminalChannel(stdout, interactive=True)
     current = await bot.current_character(PLATFORM, user)
     stdout.write(
-        f"{current.name}: {current.greeting.strip()}\n(Type /help for commands, /quit to leave.)\n"
+        f"{current.name}: {greeting(current, user)}\n(Type /help for commands, /quit to leave.)\n"
     )
     while True:
         stdout.write("\n")
