@@ -5,14 +5,14 @@ through aiogram's real session (getFile + file URL), understood through the fake
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from telegram_kit import StartAdapter, adapter_starter
 
 from honeychat.adapters.telegram.adapter import TelegramAdapter
 from honeychat.adapters.telegram.formatting import markdown_to_html
-from honeychat.adapters.telegram.retry import RetryMiddleware
 from honeychat.testing.fake_llm import FakeLLM
 from honeychat.testing.fake_telegram import FakeTelegram
 from honeychat.testing.media import png, voice_note
@@ -20,8 +20,6 @@ from honeychat.testing.pytest_plugin import BotFactory, memory_state
 
 USER = 42
 WAIT = 20.0
-
-StartAdapter = Callable[..., Awaitable[TelegramAdapter]]
 
 
 @pytest.fixture
@@ -32,22 +30,8 @@ async def tg() -> AsyncIterator[FakeTelegram]:
 
 @pytest.fixture
 async def start_adapter(tg: FakeTelegram, bot_factory: BotFactory) -> AsyncIterator[StartAdapter]:
-    adapters: list[TelegramAdapter] = []
-
-    async def start(**overrides: Any) -> TelegramAdapter:
-        bot = await bot_factory(
-            telegram_bot_token=tg.token, telegram_api_base=tg.base_url, **overrides
-        )
-        adapter = TelegramAdapter(
-            bot, poll_timeout=1, retry=RetryMiddleware(backoff_base=0.01, max_retries=1)
-        )
-        await adapter.start()
-        adapters.append(adapter)
-        return adapter
-
-    yield start
-    for adapter in adapters:
-        await adapter.stop()
+    async with adapter_starter(tg, bot_factory, max_retries=1) as start:
+        yield start
 
 
 async def turn_done(tg: FakeTelegram, adapter: TelegramAdapter, replies: int) -> list[str]:

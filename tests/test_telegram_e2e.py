@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
+from telegram_kit import StartAdapter, adapter_starter
 
 from honeychat.adapters.telegram.adapter import TelegramAdapter
 from honeychat.adapters.telegram.formatting import markdown_to_html
-from honeychat.adapters.telegram.retry import RetryMiddleware
 from honeychat.adapters.telegram.webhook import SECRET_HEADER
-from honeychat.core.bot import Bot
 from honeychat.testing.fake_llm import FakeLLM
 from honeychat.testing.fake_telegram import FakeTelegram, html_problem
 from honeychat.testing.pytest_plugin import BotFactory
@@ -23,8 +22,6 @@ from honeychat.testing.pytest_plugin import BotFactory
 USER = 42
 GROUP = -100777
 WAIT = 20.0
-
-StartAdapter = Callable[..., Awaitable[TelegramAdapter]]
 
 
 @pytest.fixture
@@ -35,33 +32,8 @@ async def tg() -> AsyncIterator[FakeTelegram]:
 
 @pytest.fixture
 async def start_adapter(tg: FakeTelegram, bot_factory: BotFactory) -> AsyncIterator[StartAdapter]:
-    """``await start_adapter(**settings)``: a started adapter on a fresh bot (or ``bot=``)."""
-    adapters: list[TelegramAdapter] = []
-
-    async def start(bot: Bot | None = None, **overrides: Any) -> TelegramAdapter:
-        if bot is None:
-            settings = {
-                "telegram_bot_token": tg.token,
-                "telegram_api_base": tg.base_url,
-                "telegram_webhook_host": "127.0.0.1",
-                **overrides,
-            }
-            bot = await bot_factory(**settings)
-        adapter = TelegramAdapter(
-            bot,
-            poll_timeout=1,
-            retry=RetryMiddleware(backoff_base=0.01, max_retries=3),
-            shutdown_timeout=15,
-            webhook_port=0,
-        )
-        await adapter.start()
-        adapters.append(adapter)
-        return adapter
-
-    yield start
-    for adapter in adapters:
-        if adapter.tg.session._session is not None and not adapter.tg.session._session.closed:
-            await adapter.stop()
+    async with adapter_starter(tg, bot_factory) as start:
+        yield start
 
 
 async def idle(tg: FakeTelegram, adapter: TelegramAdapter) -> None:
