@@ -63,6 +63,18 @@ def _external_db(url: str) -> int:
     return int(text)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put every test on REDIS_URL's database in one xdist group.
+
+    The suite runs on several workers (``-n auto --dist loadgroup``), and those
+    tests FLUSHDB one shared database: one worker runs them all, one at a time.
+    """
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("redis_client") == "external":
+            item.add_marker(pytest.mark.xdist_group("external-redis"))
+
+
 @pytest.fixture
 def embedded_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
     """A started embedded valkey server on a fresh data directory (``tmp_path/data``).
