@@ -354,9 +354,9 @@ class Bot:
             )
             return
         model = character.model or tier.model
-        async with ReplyStreamer(
-            channel, stream=self.settings.llm_streaming and not turn.extras.get("no_stream")
-        ) as out:
+        spoken = media.spoken_reply_mode(turn, channel)
+        streaming = self.settings.llm_streaming and not turn.extras.get("no_stream")
+        async with ReplyStreamer(channel, stream=streaming and spoken != "instead") as out:
             llm_started = time.perf_counter()
             completion = None
             # The total deadline bounds retries, fallbacks and a trickling stream;
@@ -408,7 +408,9 @@ class Bot:
                 return
             if was_cut:
                 turn.reply_text += f"\n\n(Your message was long, so I only read the first {self.settings.max_message_chars} characters.)"
-            await out.finish(turn.reply_text)
+            # A voice-only character's reply is the voice note; text only if speech fails.
+            if spoken != "instead" or not await media.speak_reply(turn, channel):
+                await out.finish(turn.reply_text)
         await self.ordering.confirm()
         await self.plugins.first(
             "honeychat_persist",
@@ -421,7 +423,8 @@ class Bot:
         turn.timings["total"] = time.perf_counter() - started
         turn.timings["overhead"] = turn.timings["total"] - turn.timings["llm"]
         METRICS.turn_overhead.observe(turn.timings["overhead"])
-        await media.speak_reply(turn, channel)  # after the timings: speech is not overhead
+        if spoken == "after":  # after the timings: speech is not overhead
+            await media.speak_reply(turn, channel)
         await self.plugins.call("honeychat_turn_complete", turn=turn)
 
     # Commands

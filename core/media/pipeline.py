@@ -60,18 +60,47 @@ class MediaOptions:
     stt_enabled: bool
     voice: str
     speak: str
+    stt_models: tuple[str, ...] = ()
+    """The transcription model chain: the model, then its fallbacks."""
+    tts_models: tuple[str, ...] = ()
+    """The speech model chain (empty: no spoken replies)."""
+    spoken_reply: str = "text-and-voice"
 
 
 def media_options(settings: Settings, tier: Tier, character: Character) -> MediaOptions:
     """Resolve per-character and per-tier overrides, as for models."""
     own = character.media
+    stt_models = _chain(
+        tier.stt_model or settings.stt_model_name,
+        settings.stt_fallback_models
+        if tier.stt_fallback_models is None
+        else tier.stt_fallback_models,
+    )
+    tts_model = tier.tts_model or settings.tts_model
+    tts_models = (
+        _chain(
+            tts_model,
+            settings.tts_fallback_models
+            if tier.tts_fallback_models is None
+            else tier.tts_fallback_models,
+        )
+        if tts_model
+        else ()
+    )
     return MediaOptions(
         image_mode=own.image_mode or tier.image_mode or settings.image_mode,
         vision_model=own.vision_model or tier.vision_model or settings.vision_model,
         stt_enabled=settings.stt_enabled,
         voice=own.voice or settings.tts_voice,
-        speak=own.speak if settings.tts_model else "never",
+        speak=own.speak if tts_models else "never",
+        stt_models=stt_models,
+        tts_models=tts_models,
+        spoken_reply=own.spoken_reply,
     )
+
+
+def _chain(model: str, fallbacks: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(m for m in (model, *fallbacks) if m))
 
 
 def kind_of(attachment: Attachment) -> MediaKind | None:
@@ -186,7 +215,10 @@ async def _transcribe(item: MediaItem, turn: Turn) -> str:
                 if bot.media_api is None:
                     raise MediaServiceError("no media API")
                 text = await bot.media_api.transcribe(
-                    item.data, filename=item.filename, mime_type=item.mime_type
+                    item.data,
+                    filename=item.filename,
+                    mime_type=item.mime_type,
+                    models=media_options(settings, turn.tier, turn.character).stt_models,
                 )
     except TimeoutError:
         raise MediaServiceError(
@@ -282,18 +314,34 @@ def spoken_text(markdown: str) -> str:
     return " ".join(_MARKDOWN.sub(" ", markdown).split())
 
 
-async def speak_reply(turn: Turn, channel: Channel) -> None:
-    """Send the reply as audio too when the character should speak. Never raises."""
-    bot, settings = turn.bot, turn.bot.settings
-    options = media_options(settings, turn.tier, turn.character)
+def spoken_reply_mode(turn: Turn, channel: Channel) -> str:
+    """How this turn's reply is spoken: ``none``, ``after`` the text, or ``instead`` of it.
+
+    ``instead`` (a character's ``spoken_reply: voice-only``) needs a channel
+    that plays audio; elsewhere the reply stays text.
+    """
+    options = media_options(turn.bot.settings, turn.tier, turn.character)
     user_spoke = any(item.kind == "audio" for item in turn.media)
     if options.speak == "never" or (options.speak == "mirror" and not user_spoke):
-        return
+        return "none"
     if not isinstance(channel, AudioChannel):
-        return
+        return "none"
+    return "instead" if options.spoken_reply == "voice-only" else "after"
+
+
+async def speak_reply(turn: Turn, channel: Channel) -> bool:
+    """Send ``turn.reply_text`` as audio; whether it went out. Never raises.
+
+    The caller decides when (:func:`spoken_reply_mode`); a reply over
+    ``TTS_MAX_CHARS``, a failed synthesis or upload returns ``False``.
+    """
+    bot, settings = turn.bot, turn.bot.settings
+    options = media_options(settings, turn.tier, turn.character)
+    if not isinstance(channel, AudioChannel) or not options.tts_models:
+        return False
     text = spoken_text(turn.reply_text)
     if not text or len(text) > settings.tts_max_chars:
-        return
+        return False
     audio_format = channel.audio_format
     try:
         async with asyncio.timeout(settings.tts_timeout):
@@ -306,17 +354,17 @@ async def speak_reply(turn: Turn, channel: Channel) -> None:
             )
             if data is None and bot.media_api is not None:
                 data = await bot.media_api.synthesize(
-                    text, voice=options.voice, audio_format=audio_format
+                    text, voice=options.voice, audio_format=audio_format, models=options.tts_models
                 )
         if not data:
-            return
+            return False
         extension = "ogg" if audio_format == "opus" else audio_format
         audio = SpeechAudio(
             data=bytes(data),
             mime_type=SPEECH_MIME_TYPES.get(audio_format, "application/octet-stream"),
             filename=f"{turn.character.id}-reply.{extension}",
         )
-        await channel.send_audio(audio)
+        return await channel.send_audio(audio) is not None
     except Exception as error:
-        # The text reply is already out: a failed voice version is only logged.
         log.warning("spoken reply not sent for %s: %s", turn.conversation.id, error)
+        return False
