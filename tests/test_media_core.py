@@ -316,3 +316,24 @@ async def test_a_voice_only_character_answers_with_the_voice_note_alone(
     finally:
         character.media.spoken_reply = "text-and-voice"
     assert (await stored(bot))[:2] == ["[voice message] sing", "I hear you: [voice message] sing"]
+
+
+def test_doctor_names_a_transcription_setup_that_cannot_work() -> None:
+    from honeychat.core.doctor import check_voice
+    from honeychat.core.settings import Settings
+
+    def check(**values: Any) -> str:
+        return str(check_voice(Settings(_env_file=None, **values)))
+
+    assert check(openrouter_api_key="k") == (
+        "✓ voice: transcription: openai/whisper-1 at https://openrouter.ai/api/v1 (JSON)"
+    )
+    wrong = check(openrouter_api_key="k", stt_model="whisper-1")
+    assert wrong.startswith("✗ voice: STT_MODEL=whisper-1 is not an OpenRouter model id")
+    assert check(openrouter_api_key="k", tts_model="tts-1").startswith("✗ voice: TTS_MODEL=tts-1")
+    assert check(llm_base_url=None, openrouter_api_key=None).startswith(
+        "✗ voice: no transcription endpoint"
+    )
+    assert check(llm_base_url="http://127.0.0.1:9/v1", tts_model="tts-1").endswith(
+        "whisper-1 at http://127.0.0.1:9/v1 (multipart); speech: tts-1"
+    )

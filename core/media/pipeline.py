@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from honeychat.core.media.download import download
+from honeychat.core.media.duration import audio_duration
 from honeychat.core.media.errors import MediaError, MediaServiceError, MediaTooLarge
 from honeychat.core.media.items import AudioChannel, MediaItem, MediaKind, SpeechAudio
 from honeychat.core.media_api import SPEECH_MIME_TYPES
@@ -191,19 +192,40 @@ async def prepare_media(turn: Turn, channel: Channel) -> Reply | None:
 
 
 async def _fetch(attachment: Attachment, kind: MediaKind, settings: Settings) -> MediaItem:
-    if kind == "audio":
-        limit = settings.media_max_audio_bytes
-        seconds = attachment.duration
-        if seconds is not None and seconds > settings.media_max_audio_seconds:
-            minutes = max(1, int(settings.media_max_audio_seconds // 60))
-            raise MediaTooLarge(
-                f"{attachment.kind} of {seconds:.0f}s",
-                f"That recording is a bit long for me: please keep it under {minutes} "
-                f"minute{'s' if minutes != 1 else ''}.",
-            )
-    else:
+    if kind == "image":
         limit = settings.media_max_image_bytes
-    return await download(attachment, kind, limit=limit, timeout=settings.media_download_timeout)
+        return await download(
+            attachment, kind, limit=limit, timeout=settings.media_download_timeout
+        )
+    # What the platform says is checked before downloading; what the bytes say after
+    # (Slack and plain audio files report no length).
+    _check_length(attachment.duration, attachment.kind, settings)
+    item = await download(
+        attachment,
+        kind,
+        limit=settings.media_max_audio_bytes,
+        timeout=settings.media_download_timeout,
+    )
+    measured = audio_duration(item.data)
+    _check_length(measured, attachment.kind, settings)
+    if item.duration is None:
+        item.duration = measured
+    return item
+
+
+def _check_length(seconds: float | None, source: str, settings: Settings) -> None:
+    if seconds is None or seconds <= settings.media_max_audio_seconds:
+        return
+    limit = settings.media_max_audio_seconds
+    if limit >= 60:
+        minutes = int(limit // 60)
+        most = f"{minutes} minute{'s' if minutes != 1 else ''}"
+    else:
+        most = f"{limit:g} seconds"
+    raise MediaTooLarge(
+        f"{source} of {seconds:.0f}s",
+        f"That recording is a bit long for me: please keep it under {most}.",
+    )
 
 
 async def _transcribe(item: MediaItem, turn: Turn) -> str:
