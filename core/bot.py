@@ -20,6 +20,7 @@ from honeychat.core.characters import Character, CharacterRegistry
 from honeychat.core.delivery import ReplyStreamer
 from honeychat.core.keyed_lock import KeyedLock
 from honeychat.core.media import pipeline as media
+from honeychat.core.media.keep import keep_images
 from honeychat.core.media.local import expand_image_command
 from honeychat.core.metrics import METRICS
 from honeychat.core.ordering import ConversationOrder, LeaseLost
@@ -331,6 +332,8 @@ class Bot:
         stored: StoredMessage | None = await self.plugins.first(
             "honeychat_persist", conversation=conversation, role="user", text=turn.text, turn=turn
         )
+        if self.settings.media_keep_images and stored is not None and turn.media:
+            await keep_images(self.settings.data_dir, conversation, stored.seq, turn.media)
         turn.context = (
             await self.plugins.first("honeychat_memory_context", turn=turn) or MemoryContext()
         )

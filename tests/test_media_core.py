@@ -12,9 +12,10 @@ import pytest
 
 from honeychat import hookimpl
 from honeychat.core.media.items import MediaItem, SpeechAudio
+from honeychat.core.media.keep import images_dir
 from honeychat.core.media.sniff import sniff
 from honeychat.core.settings import Tier
-from honeychat.core.types import Attachment, Reply, SentMessage
+from honeychat.core.types import Attachment, IncomingMessage, Reply, SentMessage
 from honeychat.testing.channel import RecordingChannel
 from honeychat.testing.media import png, voice_note
 from honeychat.testing.pytest_plugin import BotFactory, memory_state, send
@@ -337,3 +338,27 @@ def test_doctor_names_a_transcription_setup_that_cannot_work() -> None:
     assert check(llm_base_url="http://127.0.0.1:9/v1", tts_model="tts-1").endswith(
         "whisper-1 at http://127.0.0.1:9/v1 (multipart); speech: tts-1"
     )
+
+
+async def test_kept_images_are_written_and_forgotten_with_the_conversation(
+    bot_factory: BotFactory, tmp_path: Path
+) -> None:
+    picture = png("our new flat")
+    dropped = await bot_factory()
+    await send(dropped, "home!", attachments=(attached(picture, "photo"),))
+    assert not (bot_factory.data_dir / "media").exists(), "off by default"
+
+    bot = await bot_factory(media_keep_images=True)
+    await send(bot, "home!", attachments=(attached(picture, "photo"),))
+    await send(bot, "", user="bob", attachments=(attached(png("bob's"), "photo"),))
+    conversation, _ = await bot.conversation_for(
+        IncomingMessage(platform="test", user_id="alice", chat_id="alice", text="")
+    )
+    (kept,) = images_dir(bot.settings.data_dir, conversation).iterdir()
+    assert kept.name == "1-1.png" and kept.read_bytes() == picture
+    assert kept.stat().st_mode & 0o077 == 0, "readable by the bot's user only"
+    assert await stored(bot) == ["[photo] home!", "I see: our new flat. [photo] home!"]
+
+    await send(bot, "/forget confirm")
+    assert not images_dir(bot.settings.data_dir, conversation).exists()
+    assert len(list((bot.settings.data_dir / "media").iterdir())) == 1, "bob's image stays"
