@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from honeychat.core import sanitize
 from honeychat.core.characters import Character, CharacterRegistry
-from honeychat.core.delivery import ReplyStreamer
+from honeychat.core.delivery import ReplyStreamer, interrupted, stop_on_interrupt
 from honeychat.core.keyed_lock import KeyedLock
 from honeychat.core.media import pipeline as media
 from honeychat.core.media.keep import keep_images
@@ -55,6 +55,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SEEN_TTL_SECONDS = 3 * 86400
 CUT_OFF_MARK = "[…cut off: the reply took too long]"
 """Ends a reply stopped by ``LLM_TOTAL_TIMEOUT``, shown to the user and stored with it."""
+INTERRUPTED_MARK = "[…stopped]"
+"""Ends a reply the user stopped while it streamed (Ctrl-C in the terminal), shown and stored."""
 
 
 class Bot:
@@ -366,7 +368,7 @@ class Bot:
             # the LLM client's read timeout is the idle limit between bytes.
             deadline = asyncio.timeout(self.settings.llm_total_timeout)
             try:
-                async with deadline:
+                async with deadline, stop_on_interrupt(channel, deadline):
                     stream = self.llm.stream(
                         messages,
                         model=model,
@@ -378,20 +380,26 @@ class Bot:
                             await out.feed(delta)
                 completion = stream.completion
             except TimeoutError as exc:
-                METRICS.llm_errors.labels(model).inc()
+                stopped = deadline.expired() and interrupted(channel)
+                if not stopped:
+                    METRICS.llm_errors.labels(model).inc()
                 if not deadline.expired():  # a timeout of something else, not the reply's
                     log.error("LLM failed for %s: %s", conversation.id, exc)
                     await out.finish(character.error_message)
                     return
-                log.error(
-                    "LLM reply for %s cut off after %gs",
-                    conversation.id,
-                    self.settings.llm_total_timeout,
-                )
+                if stopped:
+                    log.info("reply for %s stopped by the user", conversation.id)
+                else:
+                    log.error(
+                        "LLM reply for %s cut off after %gs",
+                        conversation.id,
+                        self.settings.llm_total_timeout,
+                    )
                 if not out.text.strip():
-                    await out.finish(character.error_message)
+                    if not stopped:  # stopped before a word: nothing to show or keep
+                        await out.finish(character.error_message)
                     return
-                turn.extras["cut_off"] = True
+                turn.extras["cut_off"] = INTERRUPTED_MARK if stopped else CUT_OFF_MARK
             except Exception as exc:
                 METRICS.llm_errors.labels(model).inc()
                 log.error("LLM failed for %s: %s", conversation.id, exc)
@@ -403,7 +411,7 @@ class Bot:
             turn.usage = dict(completion.usage) if completion else {}
             turn.reply_text = out.text.strip()
             if turn.extras.get("cut_off"):
-                turn.reply_text += f" {CUT_OFF_MARK}"
+                turn.reply_text += f" {turn.extras['cut_off']}"
             await self.plugins.call("honeychat_transform_reply", turn=turn)
             if not turn.reply_text.strip():
                 log.error("the reply for %s was empty; not stored", conversation.id)

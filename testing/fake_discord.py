@@ -370,7 +370,7 @@ class FakeDiscord:
             found["duration_secs"] = duration
         return found
 
-    async def _cdn(self, request: web.Request) -> web.Response:
+    async def _cdn(self, request: web.Request) -> web.StreamResponse:
         attachment_id = request.match_info["id"]
         self.cdn_downloads.append(attachment_id)
         await self._notify()

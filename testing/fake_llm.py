@@ -640,11 +640,17 @@ class FakeLLM:
             return denied
         body = record.json if isinstance(record.json, dict) else {}
         audio = body.get("input_audio")
+        if (
+            not body.get("model")
+            or not isinstance(audio, dict)
+            or not isinstance(audio.get("format"), str)
+            or not isinstance(audio.get("data"), str)
+        ):
+            return _error(400, "'model' and 'input_audio' {data, format} are required.", "invalid")
         try:
             data = base64.b64decode(audio["data"], validate=True)
-            assert isinstance(audio["format"], str) and body["model"]
-        except Exception:
-            return _error(400, "'model' and 'input_audio' {data, format} are required.", "invalid")
+        except ValueError:
+            return _error(400, "'input_audio.data' is not base64.", "invalid")
         return await self._transcript(str(body["model"]), data)
 
     async def _transcript(self, model: str, data: bytes) -> web.Response:
