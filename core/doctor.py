@@ -165,16 +165,21 @@ def check_voice(settings: Settings) -> Check:
             "no transcription endpoint: voice notes will be refused; set STT_BASE_URL "
             "(or an LLM), or STT_ENABLED=false",
         )
-    if settings.stt_is_openrouter:
-        named = {"STT_MODEL": settings.stt_model_name, "TTS_MODEL": settings.tts_model}
-        for variable, model in named.items():
-            if model and "/" not in model:
-                return Check(
-                    "voice",
-                    False,
-                    f"{variable}={model} is not an OpenRouter model id (provider/model, e.g. "
-                    f"openai/{model}): every voice note would fail",
-                )
+    named = [
+        ("STT_MODEL", settings.stt_model_name, endpoint),
+        ("TTS_MODEL", settings.tts_model, settings.tts_endpoint),
+    ]
+    for tier_name, tier in settings.tiers.items():
+        named.append((f"TIERS.{tier_name}.stt_model", tier.stt_model, endpoint))
+        named.append((f"TIERS.{tier_name}.tts_model", tier.tts_model, settings.tts_endpoint))
+    for variable, model, where in named:
+        if model and "/" not in model and "openrouter.ai" in (where or ""):
+            return Check(
+                "voice",
+                False,
+                f"{variable}={model} is not an OpenRouter model id (provider/model, e.g. "
+                f"openai/{model}): every call to it would fail",
+            )
     body = "JSON" if settings.stt_json_body else "multipart"
     speech = f"; speech: {settings.tts_model}" if settings.tts_model else ""
     return Check(

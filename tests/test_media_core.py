@@ -332,6 +332,14 @@ def test_doctor_names_a_transcription_setup_that_cannot_work() -> None:
     wrong = check(openrouter_api_key="k", stt_model="whisper-1")
     assert wrong.startswith("✗ voice: STT_MODEL=whisper-1 is not an OpenRouter model id")
     assert check(openrouter_api_key="k", tts_model="tts-1").startswith("✗ voice: TTS_MODEL=tts-1")
+    assert check(openrouter_api_key="k", tiers={"free": Tier(tts_model="tts-1")}).startswith(
+        "✗ voice: TIERS.free.tts_model=tts-1"
+    )
+    # Speech elsewhere than OpenRouter may use any name.
+    assert (
+        check(openrouter_api_key="k", tts_model="tts-1", tts_base_url="http://127.0.0.1:9")[0]
+        == "✓"
+    )
     assert check(llm_base_url=None, openrouter_api_key=None).startswith(
         "✗ voice: no transcription endpoint"
     )
