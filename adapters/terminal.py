@@ -282,7 +282,11 @@ def _ctrl_c_stops_the_reply(channel: TerminalChannel) -> Iterator[None]:
         else:
             raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread: Ctrl-C keeps its usual meaning
+        yield
+        return
     with _no_echo():
         try:
             yield
