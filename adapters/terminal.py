@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import TextIO
 
 from honeychat import hookimpl
@@ -33,7 +35,10 @@ from honeychat.core.types import (
 PLATFORM = "terminal"
 _QUIT = {"/quit", "/exit", "/bye"}
 PROMPT = "you> "
-HELP_EXTRA = "/quit - Leave the chat (Ctrl-D or Ctrl-C work too)"
+HELP_EXTRA = (
+    "/image PATH [caption] - Show me a picture from this computer\n"
+    "/quit - Leave the chat (Ctrl-D or Ctrl-C work too; Ctrl-C during a reply stops the reply)"
+)
 
 
 @dataclass
@@ -47,6 +52,8 @@ class TerminalChannel:
     out: TextIO
     interactive: bool
     label: str = ""
+    interrupt: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set by Ctrl-C while a reply streams: the core stops the reply (an InterruptibleChannel)."""
     limits: ChannelLimits = field(init=False)
     _printed: str = ""
     _count: int = 0
@@ -175,6 +182,9 @@ async def run_chat(
         if not text.strip():
             continue
         await _send(bot, user, text, channel)
+        if text.strip().lower() == "/help":
+            stdout.write(HELP_EXTRA + "\n")
+            stdout.flush()
     return 0
 
 
@@ -216,9 +226,11 @@ async def _interactive(bot: Bot, user: str, stdout: TextIO) -> int:
         if not text.strip():
             continue
         channel.label = (await bot.current_character(PLATFORM, user)).name
+        channel.interrupt.clear()
         try:
-            await _send(bot, user, text, channel)
-        except asyncio.CancelledError:  # Ctrl-C while a reply streams: end its line first
+            with _ctrl_c_stops_the_reply(channel):
+                await _send(bot, user, text, channel)
+        except asyncio.CancelledError:  # a second Ctrl-C: leave, ending the line first
             stdout.write("\n")
             stdout.flush()
             raise
@@ -245,3 +257,61 @@ def _output_above_prompt() -> Iterator[None]:
             for handler, stream in zip(handlers, previous, strict=True):
                 if stream is not None:
                     handler.setStream(stream)
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops_the_reply(channel: TerminalChannel) -> Iterator[None]:
+    """While a message is answered: Ctrl-C stops the reply and the chat goes on.
+
+    The first Ctrl-C sets ``channel.interrupt`` (the core ends the reply as its
+    cut-off path does); a second one does what Ctrl-C did before (leaves). Typed
+    keys are not echoed meanwhile, so ``^C`` or early typing cannot garble the
+    streamed text (prompt_toolkit still reads what was typed, at the next prompt).
+    """
+    loop = asyncio.get_running_loop()
+    previous = signal.getsignal(signal.SIGINT)
+    presses = 0
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            loop.call_soon_threadsafe(channel.interrupt.set)
+        elif callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread: Ctrl-C keeps its usual meaning
+        yield
+        return
+    with _no_echo():
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _no_echo() -> Iterator[None]:
+    """Turn the terminal's echo off (when stdin is one) for the duration."""
+    try:
+        import termios
+    except ImportError:  # not a POSIX system
+        yield
+        return
+    try:
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+    except (termios.error, OSError, ValueError):  # not a terminal
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] &= ~termios.ECHO
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)

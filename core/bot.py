@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from honeychat.core import sanitize
 from honeychat.core.characters import Character, CharacterRegistry
-from honeychat.core.delivery import ReplyStreamer
+from honeychat.core.delivery import ReplyStreamer, interrupted, stop_on_interrupt
 from honeychat.core.keyed_lock import KeyedLock
 from honeychat.core.media import pipeline as media
+from honeychat.core.media.keep import keep_images
 from honeychat.core.media.local import expand_image_command
 from honeychat.core.metrics import METRICS
 from honeychat.core.ordering import ConversationOrder, LeaseLost
@@ -54,6 +55,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SEEN_TTL_SECONDS = 3 * 86400
 CUT_OFF_MARK = "[…cut off: the reply took too long]"
 """Ends a reply stopped by ``LLM_TOTAL_TIMEOUT``, shown to the user and stored with it."""
+INTERRUPTED_MARK = "[…stopped]"
+"""Ends a reply the user stopped while it streamed (Ctrl-C in the terminal), shown and stored."""
 
 
 class Bot:
@@ -331,6 +334,8 @@ class Bot:
         stored: StoredMessage | None = await self.plugins.first(
             "honeychat_persist", conversation=conversation, role="user", text=turn.text, turn=turn
         )
+        if self.settings.media_keep_images and stored is not None and turn.media:
+            await keep_images(self.settings.data_dir, conversation, stored.seq, turn.media)
         turn.context = (
             await self.plugins.first("honeychat_memory_context", turn=turn) or MemoryContext()
         )
@@ -354,16 +359,16 @@ class Bot:
             )
             return
         model = character.model or tier.model
-        async with ReplyStreamer(
-            channel, stream=self.settings.llm_streaming and not turn.extras.get("no_stream")
-        ) as out:
+        spoken = media.spoken_reply_mode(turn, channel)
+        streaming = self.settings.llm_streaming and not turn.extras.get("no_stream")
+        async with ReplyStreamer(channel, stream=streaming and spoken != "instead") as out:
             llm_started = time.perf_counter()
             completion = None
             # The total deadline bounds retries, fallbacks and a trickling stream;
             # the LLM client's read timeout is the idle limit between bytes.
             deadline = asyncio.timeout(self.settings.llm_total_timeout)
             try:
-                async with deadline:
+                async with deadline, stop_on_interrupt(channel, deadline):
                     stream = self.llm.stream(
                         messages,
                         model=model,
@@ -375,20 +380,26 @@ class Bot:
                             await out.feed(delta)
                 completion = stream.completion
             except TimeoutError as exc:
-                METRICS.llm_errors.labels(model).inc()
+                stopped = deadline.expired() and interrupted(channel)
+                if not stopped:
+                    METRICS.llm_errors.labels(model).inc()
                 if not deadline.expired():  # a timeout of something else, not the reply's
                     log.error("LLM failed for %s: %s", conversation.id, exc)
                     await out.finish(character.error_message)
                     return
-                log.error(
-                    "LLM reply for %s cut off after %gs",
-                    conversation.id,
-                    self.settings.llm_total_timeout,
-                )
+                if stopped:
+                    log.info("reply for %s stopped by the user", conversation.id)
+                else:
+                    log.error(
+                        "LLM reply for %s cut off after %gs",
+                        conversation.id,
+                        self.settings.llm_total_timeout,
+                    )
                 if not out.text.strip():
-                    await out.finish(character.error_message)
+                    if not stopped:  # stopped before a word: nothing to show or keep
+                        await out.finish(character.error_message)
                     return
-                turn.extras["cut_off"] = True
+                turn.extras["cut_off"] = INTERRUPTED_MARK if stopped else CUT_OFF_MARK
             except Exception as exc:
                 METRICS.llm_errors.labels(model).inc()
                 log.error("LLM failed for %s: %s", conversation.id, exc)
@@ -400,7 +411,7 @@ class Bot:
             turn.usage = dict(completion.usage) if completion else {}
             turn.reply_text = out.text.strip()
             if turn.extras.get("cut_off"):
-                turn.reply_text += f" {CUT_OFF_MARK}"
+                turn.reply_text += f" {turn.extras['cut_off']}"
             await self.plugins.call("honeychat_transform_reply", turn=turn)
             if not turn.reply_text.strip():
                 log.error("the reply for %s was empty; not stored", conversation.id)
@@ -408,7 +419,9 @@ class Bot:
                 return
             if was_cut:
                 turn.reply_text += f"\n\n(Your message was long, so I only read the first {self.settings.max_message_chars} characters.)"
-            await out.finish(turn.reply_text)
+            # A voice-only character's reply is the voice note; text only if speech fails.
+            if spoken != "instead" or not await media.speak_reply(turn, channel):
+                await out.finish(turn.reply_text)
         await self.ordering.confirm()
         await self.plugins.first(
             "honeychat_persist",
@@ -421,7 +434,8 @@ class Bot:
         turn.timings["total"] = time.perf_counter() - started
         turn.timings["overhead"] = turn.timings["total"] - turn.timings["llm"]
         METRICS.turn_overhead.observe(turn.timings["overhead"])
-        await media.speak_reply(turn, channel)  # after the timings: speech is not overhead
+        if spoken == "after":  # after the timings: speech is not overhead
+            await media.speak_reply(turn, channel)
         await self.plugins.call("honeychat_turn_complete", turn=turn)
 
     # Commands

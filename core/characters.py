@@ -66,6 +66,9 @@ class MediaOptions(BaseModel):
     """The ``/audio/speech`` voice this character speaks with (default ``TTS_VOICE``)."""
     speak: Literal["never", "mirror", "always"] = "mirror"
     """When to answer by voice (with ``TTS_MODEL`` set): ``mirror`` answers a voice note by voice."""
+    spoken_reply: Literal["text-and-voice", "voice-only"] = "text-and-voice"
+    """When answering by voice: the text then its spoken version, or the voice note instead of
+    the text (on platforms that play audio; the text is sent when speech fails)."""
 
 
 class Character(BaseModel):

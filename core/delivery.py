@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
+from typing import Protocol, runtime_checkable
 
 from honeychat.core.textsplit import split_text
 from honeychat.core.types import Channel, Reply, SentMessage
@@ -104,3 +106,40 @@ class ReplyStreamer:
     def text(self) -> str:
         """Everything streamed so far."""
         return self._text
+
+
+@runtime_checkable
+class InterruptibleChannel(Protocol):
+    """A channel whose user can stop a reply while it streams (the terminal's Ctrl-C).
+
+    The adapter sets ``interrupt``; the core then ends the reply as if its total
+    deadline had passed: the text so far is kept, marked, and stored.
+    """
+
+    interrupt: asyncio.Event
+
+
+def interrupted(channel: object) -> bool:
+    """Whether ``channel``'s user asked to stop the reply."""
+    return isinstance(channel, InterruptibleChannel) and channel.interrupt.is_set()
+
+
+@contextlib.asynccontextmanager
+async def stop_on_interrupt(channel: object, deadline: asyncio.Timeout) -> AsyncIterator[None]:
+    """While the body runs, an interrupt from ``channel`` expires ``deadline`` at once."""
+    if not isinstance(channel, InterruptibleChannel):
+        yield
+        return
+    loop = asyncio.get_running_loop()
+
+    async def watch() -> None:
+        await channel.interrupt.wait()
+        deadline.reschedule(loop.time())
+
+    watcher = asyncio.create_task(watch())
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher

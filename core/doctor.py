@@ -153,6 +153,40 @@ async def check_llm(settings: Settings) -> Check:
     return Check("llm", True, f"{endpoint} answers")
 
 
+def check_voice(settings: Settings) -> Check:
+    """Transcription (and speech) settings that cannot work, found before a user sends audio."""
+    if not settings.stt_enabled:
+        return Check("voice", True, "transcription off (STT_ENABLED=false)")
+    endpoint = settings.stt_endpoint
+    if not endpoint:
+        return Check(
+            "voice",
+            False,
+            "no transcription endpoint: voice notes will be refused; set STT_BASE_URL "
+            "(or an LLM), or STT_ENABLED=false",
+        )
+    named = [
+        ("STT_MODEL", settings.stt_model_name, endpoint),
+        ("TTS_MODEL", settings.tts_model, settings.tts_endpoint),
+    ]
+    for tier_name, tier in settings.tiers.items():
+        named.append((f"TIERS.{tier_name}.stt_model", tier.stt_model, endpoint))
+        named.append((f"TIERS.{tier_name}.tts_model", tier.tts_model, settings.tts_endpoint))
+    for variable, model, where in named:
+        if model and "/" not in model and "openrouter.ai" in (where or ""):
+            return Check(
+                "voice",
+                False,
+                f"{variable}={model} is not an OpenRouter model id (provider/model, e.g. "
+                f"openai/{model}): every call to it would fail",
+            )
+    body = "JSON" if settings.stt_json_body else "multipart"
+    speech = f"; speech: {settings.tts_model}" if settings.tts_model else ""
+    return Check(
+        "voice", True, f"transcription: {settings.stt_model_name} at {endpoint} ({body}){speech}"
+    )
+
+
 async def run_doctor(settings: Settings) -> int:
     """Print every check; exit code 1 if any failed."""
     checks = [
@@ -162,6 +196,7 @@ async def run_doctor(settings: Settings) -> int:
         await check_summaries(settings),
         await check_chroma(settings),
         await check_llm(settings),
+        check_voice(settings),
     ]
     for check in checks:
         print(check)

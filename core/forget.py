@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from honeychat.core.media.keep import forget_images
+
 if TYPE_CHECKING:
     from honeychat.core.bot import Bot
     from honeychat.core.types import ConversationKey
@@ -18,4 +20,5 @@ async def clear_conversation(bot: Bot, conversation: ConversationKey) -> None:
     await bot.plugins.call(
         "honeychat_clear_memory", conversation=conversation, bot=bot, strict=True
     )
+    forget_images(bot.settings.data_dir, conversation)
     await bot.plugins.call("honeychat_conversation_cleared", conversation=conversation, bot=bot)

@@ -166,6 +166,17 @@ def request_headers(settings: Settings) -> dict[str, str]:
     return headers
 
 
+def backoff_seconds(settings: Settings, attempt: int, retry_after: float | None) -> float:
+    """Seconds before retry number ``attempt + 1``: the server's wish, else full jitter.
+
+    Shared by every client that retries like the chat LLM (the audio endpoints too).
+    """
+    if retry_after is not None:
+        return min(retry_after, MAX_RETRY_AFTER)
+    ceiling = min(settings.llm_backoff_max, settings.llm_backoff_base * 2**attempt)
+    return random.uniform(0, ceiling)
+
+
 def _status_failure(response: httpx.Response, model: str) -> _Failure:
     """Classify an HTTP error response."""
     status = response.status_code
@@ -422,11 +433,7 @@ class LLMClient:
         return True
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds before retry number ``attempt + 1``: the server's wish, else full jitter."""
-        if retry_after is not None:
-            return min(retry_after, MAX_RETRY_AFTER)
-        ceiling = min(self.settings.llm_backoff_max, self.settings.llm_backoff_base * 2**attempt)
-        return random.uniform(0, ceiling)
+        return backoff_seconds(self.settings, attempt, retry_after)
 
     @staticmethod
     def _exhausted(chain: list[str], last: _Failure | None) -> LLMError:

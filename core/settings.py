@@ -23,6 +23,10 @@ from pydantic_settings import (
 )
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+OPENROUTER_STT_MODEL = "openai/whisper-1"
+"""Whisper's name on OpenRouter's ``/audio/transcriptions``: the ``STT_MODEL`` default there."""
+OPENAI_STT_MODEL = "whisper-1"
+"""Whisper's name on OpenAI's API (and many compatible servers): the default elsewhere."""
 
 
 def default_data_dir() -> Path:
@@ -51,6 +55,14 @@ class Tier(BaseModel):
     """Overrides ``IMAGE_MODE`` for this tier (``None``: the global setting)."""
     vision_model: str | None = None
     """Overrides ``VISION_MODEL`` for this tier."""
+    stt_model: str | None = None
+    """Overrides ``STT_MODEL`` for this tier."""
+    stt_fallback_models: list[str] | None = None
+    """Overrides ``STT_FALLBACK_MODELS`` for this tier."""
+    tts_model: str | None = None
+    """Overrides ``TTS_MODEL`` for this tier (so one tier may answer by voice and another not)."""
+    tts_fallback_models: list[str] | None = None
+    """Overrides ``TTS_FALLBACK_MODELS`` for this tier."""
 
 
 def _default_tiers() -> dict[str, Tier]:
@@ -208,9 +220,18 @@ class Settings(BaseSettings):
     media_max_items: int = Field(default=4, ge=1)
     """Images and audio files handled per message; more are refused."""
     media_download_timeout: float = Field(default=30.0, gt=0)
+    media_keep_images: bool = False
+    """Keep the images users send, under ``DATA_DIR/media/`` (deleted with the conversation by
+    ``/forget`` and ``honeychat memory clear``); off: images are used for the turn and dropped."""
     stt_enabled: bool = True
     """Transcribe voice notes and audio files (through ``/audio/transcriptions``)."""
-    stt_model: str = "whisper-1"
+    stt_model: str | None = None
+    """The transcription model; default ``openai/whisper-1`` on OpenRouter, else ``whisper-1``."""
+    stt_fallback_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Models tried in turn when ``STT_MODEL`` fails (after its retries)."""
+    stt_request_format: Literal["auto", "multipart", "json"] = "auto"
+    """How audio is sent to ``/audio/transcriptions``: ``multipart`` (OpenAI's ``file`` upload),
+    ``json`` (OpenRouter's base64 ``input_audio``), ``auto``: ``json`` on OpenRouter."""
     stt_base_url: str | None = None
     """An OpenAI-compatible server for transcription; default: the LLM's endpoint."""
     stt_api_key: str | None = None
@@ -222,6 +243,8 @@ class Settings(BaseSettings):
     """Show the transcript back to the user (a quoted line) before the reply."""
     tts_model: str | None = None
     """Set to answer by voice (through ``/audio/speech``), e.g. ``tts-1``."""
+    tts_fallback_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Models tried in turn when ``TTS_MODEL`` fails (after its retries)."""
     tts_base_url: str | None = None
     tts_api_key: str | None = None
     tts_voice: str = "alloy"
@@ -236,6 +259,8 @@ class Settings(BaseSettings):
         "discord_allowed_channels",
         "inspector_cors_origins",
         "inspector_allowed_hosts",
+        "stt_fallback_models",
+        "tts_fallback_models",
         mode="before",
     )
     @classmethod
@@ -295,6 +320,25 @@ class Settings(BaseSettings):
     @property
     def stt_key(self) -> str | None:
         return self.stt_api_key if self.stt_base_url else self.llm_key
+
+    @property
+    def stt_is_openrouter(self) -> bool:
+        """Whether transcription goes to OpenRouter (its model names and its JSON body)."""
+        return "openrouter.ai" in (self.stt_endpoint or "")
+
+    @property
+    def stt_model_name(self) -> str:
+        """``STT_MODEL``, else the name Whisper has at the transcription endpoint."""
+        if self.stt_model:
+            return self.stt_model
+        return OPENROUTER_STT_MODEL if self.stt_is_openrouter else OPENAI_STT_MODEL
+
+    @property
+    def stt_json_body(self) -> bool:
+        """Whether transcription requests are JSON with base64 audio (else multipart)."""
+        if self.stt_request_format == "auto":
+            return self.stt_is_openrouter
+        return self.stt_request_format == "json"
 
     @property
     def tts_endpoint(self) -> str | None:

@@ -166,6 +166,8 @@ class FakeDiscord:
         """Hosted attachment bytes by attachment id."""
         self.cdn_downloads: list[str] = []
         """Attachment ids the bot downloaded."""
+        self.cdn_bytes_sent: dict[str, int] = {}
+        """Bytes of each attachment written before the download ended (or the client hung up)."""
         self.uploads: list[dict[str, Any]] = []
         """Files the bot sent: ``{"channel_id", "filename", "content_type", "data"}``."""
 
@@ -368,13 +370,25 @@ class FakeDiscord:
             found["duration_secs"] = duration
         return found
 
-    async def _cdn(self, request: web.Request) -> web.Response:
+    async def _cdn(self, request: web.Request) -> web.StreamResponse:
         attachment_id = request.match_info["id"]
         self.cdn_downloads.append(attachment_id)
         await self._notify()
         if attachment_id not in self.cdn:
             return web.Response(status=404, text="404: Not Found")
-        return web.Response(body=self.cdn[attachment_id], content_type="application/octet-stream")
+        data = self.cdn[attachment_id]
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.content_length = len(data)
+        await response.prepare(request)
+        self.cdn_bytes_sent[attachment_id] = 0
+        try:
+            for start in range(0, len(data), 65536):
+                await response.write(data[start : start + 65536])
+                self.cdn_bytes_sent[attachment_id] = start + len(data[start : start + 65536])
+        except (ConnectionError, RuntimeError):  # the client hung up: stop sending
+            return response
+        await response.write_eof()
+        return response
 
     @staticmethod
     def dm_channel_id(user: dict[str, Any]) -> str:

@@ -3,8 +3,8 @@
 It speaks the real wire protocol over real HTTP: ``POST /v1/chat/completions``
 (plain JSON or Server-Sent Events when ``"stream": true``, with image
 content parts), ``POST /v1/embeddings``, ``GET /v1/models``, and the audio
-endpoints: ``POST /v1/audio/transcriptions`` (multipart, answers
-``{"text": ...}``) and ``POST /v1/audio/speech`` (JSON, answers audio bytes). Point any OpenAI-compatible
+endpoints: ``POST /v1/audio/transcriptions`` (OpenAI's multipart upload, or
+OpenRouter's JSON with base64 ``input_audio``; answers ``{"text": ...}``) and ``POST /v1/audio/speech`` (JSON, answers audio bytes). Point any OpenAI-compatible
 client at :attr:`FakeLLM.base_url`.
 
 Replies are deterministic. By default the server acknowledges the last user
@@ -153,7 +153,7 @@ class FakeLLM:
         """Seconds to wait before answering every audio request (for timeout tests)."""
         self.speech_audio: bytes | None = None
         """What ``/audio/speech`` answers (default: a few bytes that start like the format)."""
-        self._audio_faults: deque[tuple[int, str | None]] = deque()
+        self._audio_faults: deque[tuple[int, str | None, str | None]] = deque()
         self._transcripts: deque[str] = deque()
         self._state = _State()
         self._lock = threading.Lock()
@@ -294,14 +294,20 @@ class FakeLLM:
             self._state.model_faults.clear()
 
     def fail_audio_next(
-        self, status: int = 500, *, times: int = 1, endpoint: str | None = None
+        self,
+        status: int = 500,
+        *,
+        times: int = 1,
+        endpoint: str | None = None,
+        model: str | None = None,
     ) -> None:
         """Answer the next ``times`` audio requests with an HTTP error.
 
         ``endpoint``: ``"transcriptions"`` or ``"speech"`` only; ``None``: either.
+        ``model``: only requests for this model (``None``: any).
         """
         with self._lock:
-            self._audio_faults.extend([(status, endpoint)] * times)
+            self._audio_faults.extend([(status, endpoint, model)] * times)
 
     def script_transcripts(self, texts: Iterable[str]) -> None:
         """Queue exact transcripts, used before the words embedded in the audio."""
@@ -582,13 +588,13 @@ class FakeLLM:
             }
         )
 
-    async def _audio_fault(self, endpoint: str) -> web.Response | None:
+    async def _audio_fault(self, endpoint: str, model: str) -> web.Response | None:
         if self.audio_delay > 0:
             await asyncio.sleep(self.audio_delay)
         status = None
         with self._lock:
             for fault in self._audio_faults:
-                if fault[1] in (None, endpoint):
+                if fault[1] in (None, endpoint) and fault[2] in (None, model):
                     self._audio_faults.remove(fault)
                     status = fault[0]
                     break
@@ -599,6 +605,8 @@ class FakeLLM:
     async def _transcriptions(self, request: web.Request) -> web.Response:
         fields: dict[str, str] = {}
         files: dict[str, tuple[str | None, str | None, bytes]] = {}
+        if request.content_type == "application/json":
+            return await self._json_transcription(request)
         if request.content_type == "multipart/form-data":
             reader = await request.multipart()
             while (part := await reader.next()) is not None:
@@ -623,11 +631,34 @@ class FakeLLM:
             return denied
         if "file" not in files or not fields.get("model"):
             return _error(400, "'file' and 'model' are required (multipart/form-data).", "invalid")
-        if (fault := await self._audio_fault("transcriptions")) is not None:
+        return await self._transcript(fields["model"], files["file"][2])
+
+    async def _json_transcription(self, request: web.Request) -> web.Response:
+        """OpenRouter's shape: ``{"model", "input_audio": {"data": <base64>, "format"}}``."""
+        record = await self._record(request)
+        if (denied := self._unauthorized(record)) is not None:
+            return denied
+        body = record.json if isinstance(record.json, dict) else {}
+        audio = body.get("input_audio")
+        if (
+            not body.get("model")
+            or not isinstance(audio, dict)
+            or not isinstance(audio.get("format"), str)
+            or not isinstance(audio.get("data"), str)
+        ):
+            return _error(400, "'model' and 'input_audio' {data, format} are required.", "invalid")
+        try:
+            data = base64.b64decode(audio["data"], validate=True)
+        except ValueError:
+            return _error(400, "'input_audio.data' is not base64.", "invalid")
+        return await self._transcript(str(body["model"]), data)
+
+    async def _transcript(self, model: str, data: bytes) -> web.Response:
+        if (fault := await self._audio_fault("transcriptions", model)) is not None:
             return fault
         with self._lock:
             scripted = self._transcripts.popleft() if self._transcripts else None
-        text = scripted if scripted is not None else sample_label(files["file"][2]) or ""
+        text = scripted if scripted is not None else sample_label(data) or ""
         return web.json_response({"text": text})
 
     async def _speech(self, request: web.Request) -> web.Response:
@@ -637,7 +668,7 @@ class FakeLLM:
         body = record.json
         if not isinstance(body, dict) or not body.get("input") or not body.get("model"):
             return _error(400, "'model' and 'input' are required.", "invalid_request")
-        if (fault := await self._audio_fault("speech")) is not None:
+        if (fault := await self._audio_fault("speech", str(body["model"]))) is not None:
             return fault
         audio_format = str(body.get("response_format") or "mp3")
         starts = {"opus": b"OggS\x00\x02", "mp3": b"ID3\x04\x00", "wav": b"RIFF"}

@@ -91,3 +91,19 @@ def test_doctor_blames_the_setting_that_is_wrong_in_one_sentence(
     assert "CHROMA_URL" not in lines["✗ chroma"]
     assert "REDIS_URL" in lines["✗ redis"]
     assert ".." not in out
+
+
+def test_memory_clear_deletes_kept_images(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from honeychat.testing.media import png
+
+    monkeypatch.setenv("MEDIA_KEEP_IMAGES", "true")
+    picture = tmp_path / "kite.png"
+    picture.write_bytes(png("a red kite"))
+    code, out, _ = run("chat", "--user", "tester", stdin=f"/image {picture} look\n")
+    assert code == 0 and "I see: a red kite." in out
+    media = [p for p in tmp_path.rglob("*") if p.parent.parent.name == "media" and p.is_file()]
+    assert [p.read_bytes() for p in media] == [picture.read_bytes()]
+    code, _, _ = run("memory", "clear", "--user", "tester")
+    assert code == 0 and not media[0].exists()

@@ -12,9 +12,10 @@ import pytest
 
 from honeychat import hookimpl
 from honeychat.core.media.items import MediaItem, SpeechAudio
+from honeychat.core.media.keep import images_dir
 from honeychat.core.media.sniff import sniff
 from honeychat.core.settings import Tier
-from honeychat.core.types import Attachment, Reply, SentMessage
+from honeychat.core.types import Attachment, IncomingMessage, Reply, SentMessage
 from honeychat.testing.channel import RecordingChannel
 from honeychat.testing.media import png, voice_note
 from honeychat.testing.pytest_plugin import BotFactory, memory_state, send
@@ -204,7 +205,7 @@ async def test_speak_always_and_a_speech_plugin(bot_factory: BotFactory) -> None
 
 async def test_a_failing_speech_endpoint_leaves_the_text_reply(bot_factory: BotFactory) -> None:
     bot = await bot_factory(tts_model="tts-1", stt_echo=False)
-    bot_factory.llm.fail_audio_next(503, endpoint="speech")
+    bot_factory.llm.fail_audio_next(400, endpoint="speech")  # not retried, and no fallback
     channel = SpeakingChannel()
     await send(bot, "", attachments=(attached(voice_note("hello again")),), channel=channel)
     assert channel.texts == ["I hear you: [voice message] hello again"]
@@ -234,3 +235,138 @@ def test_a_character_file_sets_its_media_options(tmp_path: Path) -> None:
     bad.write_text(base + "media:\n  speak: sometimes\n")
     error = load_character_file(bad)
     assert isinstance(error, CharacterError) and error.field == "media.speak" and error.line == 5
+
+
+async def test_transcription_retries_then_falls_back_to_the_next_model(
+    bot_factory: BotFactory,
+) -> None:
+    bot = await bot_factory(stt_fallback_models=["whisper-b"], llm_max_retries=1, stt_echo=False)
+    bot_factory.llm.fail_audio_next(503, times=2, model="whisper-1")
+    channel = await send(bot, "", attachments=(attached(voice_note("second try")),))
+    assert channel.last_text == "I hear you: [voice message] second try"
+    models = [r.form["model"] for r in bot_factory.llm.transcription_requests]
+    assert models == ["whisper-1", "whisper-1", "whisper-b"]
+
+
+async def test_a_refused_key_stops_transcription_at_once(bot_factory: BotFactory) -> None:
+    bot = await bot_factory(stt_fallback_models=["whisper-b"], stt_echo=False)
+    bot_factory.llm.fail_audio_next(401)
+    channel = await send(bot, "", attachments=(attached(voice_note("hello")),))
+    assert channel.texts == [
+        "I couldn't listen to your voice message just now. Could you try again, or type it?"
+    ]
+    assert len(bot_factory.llm.transcription_requests) == 1
+    assert await stored(bot) == []
+
+
+async def test_a_tier_has_its_own_speech_and_transcription_models(
+    bot_factory: BotFactory,
+) -> None:
+    bot = await bot_factory(
+        stt_echo=False,
+        tiers={
+            "free": Tier(stt_model="ears-2", tts_model="voice-2", tts_fallback_models=["voice-3"]),
+            "premium": Tier(),
+        },
+    )
+    bot_factory.llm.fail_audio_next(400, endpoint="speech", model="voice-2")
+    channel = SpeakingChannel()
+    await send(bot, "", attachments=(attached(voice_note("hi there")),), channel=channel)
+    assert [r.form["model"] for r in bot_factory.llm.transcription_requests] == ["ears-2"]
+    assert [r.model for r in bot_factory.llm.speech_requests] == ["voice-2", "voice-3"]
+    assert len(channel.audio) == 1
+    # Without TTS_MODEL, a tier without its own speech model answers in text only.
+    premium = await bot_factory(stt_echo=False, user_tiers={"test:bob": "premium"})
+    quiet = SpeakingChannel()
+    await send(premium, "", user="bob", attachments=(attached(voice_note("hi")),), channel=quiet)
+    assert not quiet.audio and quiet.texts == ["I hear you: [voice message] hi"]
+
+
+async def test_openrouter_gets_its_whisper_name_and_json_body(bot_factory: BotFactory) -> None:
+    from honeychat.core.settings import Settings
+
+    openrouter = Settings(openrouter_api_key="k", llm_base_url=None, _env_file=None)
+    assert (openrouter.stt_model_name, openrouter.stt_json_body) == ("openai/whisper-1", True)
+    other = Settings(llm_base_url="http://127.0.0.1:1/v1", _env_file=None)
+    assert (other.stt_model_name, other.stt_json_body) == ("whisper-1", False)
+    bot = await bot_factory(stt_request_format="json", stt_language="fr", stt_echo=False)
+    channel = await send(bot, "", attachments=(attached(voice_note("bonjour")),))
+    assert channel.last_text == "I hear you: [voice message] bonjour"
+    (request,) = bot_factory.llm.transcription_requests
+    assert request.json["model"] == "whisper-1" and request.json["language"] == "fr"
+    assert request.json["input_audio"]["format"] == "ogg"
+
+
+async def test_a_voice_only_character_answers_with_the_voice_note_alone(
+    bot_factory: BotFactory,
+) -> None:
+    bot = await bot_factory(tts_model="tts-1", stt_echo=False)
+    character = bot.characters.default
+    character.media.spoken_reply = "voice-only"
+    try:
+        channel = SpeakingChannel()
+        await send(bot, "", attachments=(attached(voice_note("sing")),), channel=channel)
+        assert channel.texts == [] and len(channel.audio) == 1
+        # Speech fails: the reply is not lost, it comes as text.
+        bot_factory.llm.fail_audio_next(400, endpoint="speech")
+        await send(bot, "", attachments=(attached(voice_note("again")),), channel=channel)
+        assert channel.texts == ["I hear you: [voice message] again"] and len(channel.audio) == 1
+        # A channel that cannot play audio gets text.
+        plain = await send(bot, "", attachments=(attached(voice_note("text?")),))
+        assert plain.texts == ["I hear you: [voice message] text?"]
+    finally:
+        character.media.spoken_reply = "text-and-voice"
+    assert (await stored(bot))[:2] == ["[voice message] sing", "I hear you: [voice message] sing"]
+
+
+def test_doctor_names_a_transcription_setup_that_cannot_work() -> None:
+    from honeychat.core.doctor import check_voice
+    from honeychat.core.settings import Settings
+
+    def check(**values: Any) -> str:
+        return str(check_voice(Settings(_env_file=None, **values)))
+
+    assert check(openrouter_api_key="k") == (
+        "✓ voice: transcription: openai/whisper-1 at https://openrouter.ai/api/v1 (JSON)"
+    )
+    wrong = check(openrouter_api_key="k", stt_model="whisper-1")
+    assert wrong.startswith("✗ voice: STT_MODEL=whisper-1 is not an OpenRouter model id")
+    assert check(openrouter_api_key="k", tts_model="tts-1").startswith("✗ voice: TTS_MODEL=tts-1")
+    assert check(openrouter_api_key="k", tiers={"free": Tier(tts_model="tts-1")}).startswith(
+        "✗ voice: TIERS.free.tts_model=tts-1"
+    )
+    # Speech elsewhere than OpenRouter may use any name.
+    assert (
+        check(openrouter_api_key="k", tts_model="tts-1", tts_base_url="http://127.0.0.1:9")[0]
+        == "✓"
+    )
+    assert check(llm_base_url=None, openrouter_api_key=None).startswith(
+        "✗ voice: no transcription endpoint"
+    )
+    assert check(llm_base_url="http://127.0.0.1:9/v1", tts_model="tts-1").endswith(
+        "whisper-1 at http://127.0.0.1:9/v1 (multipart); speech: tts-1"
+    )
+
+
+async def test_kept_images_are_written_and_forgotten_with_the_conversation(
+    bot_factory: BotFactory, tmp_path: Path
+) -> None:
+    picture = png("our new flat")
+    dropped = await bot_factory()
+    await send(dropped, "home!", attachments=(attached(picture, "photo"),))
+    assert not (bot_factory.data_dir / "media").exists(), "off by default"
+
+    bot = await bot_factory(media_keep_images=True)
+    await send(bot, "home!", attachments=(attached(picture, "photo"),))
+    await send(bot, "", user="bob", attachments=(attached(png("bob's"), "photo"),))
+    conversation, _ = await bot.conversation_for(
+        IncomingMessage(platform="test", user_id="alice", chat_id="alice", text="")
+    )
+    (kept,) = images_dir(bot.settings.data_dir, conversation).iterdir()
+    assert kept.name == "1-1.png" and kept.read_bytes() == picture
+    assert kept.stat().st_mode & 0o077 == 0, "readable by the bot's user only"
+    assert await stored(bot) == ["[photo] home!", "I see: our new flat. [photo] home!"]
+
+    await send(bot, "/forget confirm")
+    assert not images_dir(bot.settings.data_dir, conversation).exists()
+    assert len(list((bot.settings.data_dir / "media").iterdir())) == 1, "bob's image stays"

@@ -81,3 +81,19 @@ async def test_missing_cdn_file_is_a_friendly_failed_download(bot_factory: Any) 
         await rig.until(lambda: rig.fake.texts_in(channel))
         assert "couldn't download" in rig.fake.texts_in(channel)[0]
         assert not rig.llm.chat_requests
+
+
+async def test_a_file_larger_than_declared_is_cut_off_at_the_cap(bot_factory: Any) -> None:
+    # Discord said 1 kB; the CDN serves 24 MB. The download stops at the 200 kB cap.
+    async with discord_rig(bot_factory, media_max_image_bytes=200_000) as rig:
+        eve = rig.fake.user("eve")
+        huge = png(padding=24_000_000)
+        liar = rig.fake.attachment(huge, "small.png", "image/png", size=1_000)
+        msg = await rig.fake.send_message(eve, "look", dm=True, attachments=[liar])
+        channel = msg["channel_id"]
+        await rig.until(lambda: rig.fake.texts_in(channel))
+        assert "too big" in rig.fake.texts_in(channel)[0]
+        assert not rig.llm.chat_requests
+        await rig.until(lambda: liar["id"] in rig.fake.cdn_bytes_sent)
+        # What the server managed to write before the bot hung up: the cap plus socket buffers.
+        assert rig.fake.cdn_bytes_sent[liar["id"]] < len(huge) // 2

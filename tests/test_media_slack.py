@@ -82,3 +82,27 @@ async def test_login_page_instead_of_the_file_is_refused(
     (message,) = slack.bot_messages("D1")
     assert "can't open that kind of file" in message.text
     assert bot_factory.llm.chat_requests == []
+
+
+async def test_a_clip_over_the_length_limit_is_refused_by_its_own_headers(
+    bot_factory: Any, slack: FakeSlack
+) -> None:
+    # Slack's file objects give no length: the downloaded WAV's headers do (12 s > 10 s).
+    from test_media_duration import wav
+
+    adapter = await start_adapter(bot_factory, slack, media_max_audio_seconds=10)
+    try:
+        long_clip = shared(slack, wav(12.0), "memo.wav", "audio/wav")
+        assert (await send_event(adapter, long_clip, "EvLong")).status == 200
+        await answered(slack, 1)
+        short_clip = shared(slack, wav(2.0), "memo2.wav", "audio/wav")
+        bot_factory.llm.script_transcripts(["a short one"])
+        assert (await send_event(adapter, short_clip, "EvShort")).status == 200
+        await answered(slack, 3)  # the echoed transcript and the reply
+        assert not await adapter.drain(WAIT)
+    finally:
+        await adapter.stop()
+    first, *rest = slack.bot_messages("D1")
+    assert first.text == "That recording is a bit long for me: please keep it under 10 seconds."
+    assert rest[-1].text == "I hear you: [voice message] a short one"
+    assert len(bot_factory.llm.transcription_requests) == 1

@@ -186,8 +186,8 @@ async def test_bad_media_gets_one_friendly_sentence_each_and_nothing_is_stored(
 async def test_transcription_failure_is_friendly_and_stores_nothing(
     tg: FakeTelegram, start_adapter: StartAdapter, fake_llm: FakeLLM
 ) -> None:
-    adapter = await start_adapter()
-    fake_llm.fail_audio_next(503)
+    adapter = await start_adapter(llm_max_retries=1)
+    fake_llm.fail_audio_next(503, times=2)  # the first try and its retry
     tg.push_update({"message": voice(tg, "lost words")})
     shown = await turn_done(tg, adapter, 1)
     assert "couldn't listen to your voice message" in shown[0]
@@ -212,3 +212,23 @@ async def test_transcription_timeout_is_friendly(
     shown = await turn_done(tg, adapter, 1)
     assert "couldn't listen" in shown[0]
     assert await stored_texts(adapter) == []
+
+
+async def test_a_voice_only_character_sends_the_voice_note_instead_of_the_text(
+    tg: FakeTelegram, start_adapter: StartAdapter, fake_llm: FakeLLM
+) -> None:
+    adapter = await start_adapter(tts_model="tts-1")
+    character = adapter.bot.characters.default
+    character.media.spoken_reply = "voice-only"
+    try:
+        tg.push_update({"message": voice(tg, "tell me a secret")})
+        await tg.wait_until(lambda: bool(tg.uploads), within=WAIT)
+        await tg.wait_until(lambda: adapter.in_flight == 0, within=WAIT)
+    finally:
+        character.media.spoken_reply = "text-and-voice"
+    reply = "I hear you: [voice message] tell me a secret"
+    assert tg.chat(USER).texts == [markdown_to_html("> tell me a secret")]  # the echo alone
+    (upload,) = tg.uploads
+    assert upload["method"] == "sendVoice" and upload["data"].startswith(b"OggS")
+    assert fake_llm.speech_requests[0].json["input"] == reply
+    assert await stored_texts(adapter) == ["[voice message] tell me a secret", reply]

@@ -132,6 +132,8 @@ def test_three_sessions_of_a_user_at_a_terminal(tmp_path: Path, llm: FakeLLM) ->
     # 1. Plain `honeychat chat`: the default character, Luna.
     term = Terminal(tmp_path, llm)
     assert any(line.startswith("Luna: ") for line in term.lines())  # the greeting
+    # The embedding model was made ready before the greeting, not at the first message.
+    assert any(r.path.endswith("/embeddings") for r in llm.requests)
     # Arrow keys edit the line: "helo", Left, Left, "l" -> "hello".
     term.child.send("helo" + LEFT + LEFT + "l\r")
     term.wait_for("Luna: I hear you: hello")  # replies carry the speaker's name
@@ -143,6 +145,7 @@ def test_three_sessions_of_a_user_at_a_terminal(tmp_path: Path, llm: FakeLLM) ->
     term.child.send("/help\r")
     screen = term.wait_for("/quit - Leave the chat")
     assert any(line.startswith("Luna: I'm Luna.") for line in screen)
+    assert any(line.startswith("/image PATH [caption]") for line in screen)
     term.wait_for_prompt()
     term.child.sendcontrol("d")  # Ctrl-D on an empty line leaves
     assert term.finish() == 0
@@ -184,6 +187,22 @@ def test_three_sessions_of_a_user_at_a_terminal(tmp_path: Path, llm: FakeLLM) ->
     term.wait_for("Marcus: I hear you: line 0000")
     term.wait_for("I only read the first 12000 characters")
     term.wait_for_prompt()
+    assert user_texts(llm) == [pasted[:12000]]  # one message, every line up to the limit
+    # Ctrl-C while a reply streams stops that reply, and the chat goes on.
+    llm.script([" ".join(f"word{i}" for i in range(400))])
+    llm.chunk_delay = 0.05
+    term.child.send("tell me a long story\r")
+    term.wait_for("Marcus: word0 word1")
+    term.child.sendcontrol("c")
+    screen = term.wait_for("[…stopped]")
+    llm.chunk_delay = 0
+    term.wait_for_prompt()
+    assert not any("word399" in line or "^C" in line for line in screen)
+    term.child.send("go on\r")
+    term.wait_for("Marcus: I hear you: go on")
+    stopped = llm.chat_requests[-1].messages[-2]
+    assert stopped["role"] == "assistant" and stopped["content"].startswith("word0 word1")
+    assert stopped["content"].endswith(" […stopped]")
+    term.wait_for_prompt()
     term.child.sendcontrol("d")
     assert term.finish() == 0
-    assert user_texts(llm) == [pasted[:12000]]  # one message, every line up to the limit

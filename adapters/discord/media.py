@@ -2,8 +2,8 @@
 
 Attachments carry their ``size`` (bytes, as Discord stored them) and, for
 voice messages, ``duration_secs``; the core checks both before the download.
-The bytes come through discord.py's own ``Attachment.read()`` (its HTTP
-session), and are checked again against the cap. A spoken reply is an audio
+The bytes are streamed from the attachment's signed CDN URL and the download
+stops at the cap (a file larger than Discord said is never fully fetched). A spoken reply is an audio
 file attachment (``discord.File``) sent to the channel.
 """
 
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from honeychat.core.media.download import get_capped
 from honeychat.core.media.errors import MediaTooLarge
 from honeychat.core.media.items import SpeechAudio
 from honeychat.core.types import AttachmentFetcher, IncomingMessage, SentMessage
@@ -41,7 +42,8 @@ def _fetcher(attachment: discord.Attachment) -> AttachmentFetcher:
     async def fetch(limit: int) -> bytes:
         if attachment.size > limit:
             raise MediaTooLarge(f"discord attachment of {attachment.size} bytes > {limit}")
-        return await attachment.read()
+        # Streamed and cut at the cap: ``attachment.read()`` would buffer the whole file.
+        return await get_capped(attachment.url, limit, what="discord CDN")
 
     return fetch
 

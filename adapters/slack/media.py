@@ -17,11 +17,9 @@ import logging
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from honeychat.core.media.download import read_capped
-from honeychat.core.media.errors import MediaDownloadFailed
+from honeychat.core.media.download import get_capped
 from honeychat.core.media.items import SpeechAudio
 from honeychat.core.types import AttachmentFetcher, IncomingMessage, SentMessage
 
@@ -55,13 +53,7 @@ def with_downloads(incoming: IncomingMessage, token: str, api_url: str | None) -
 def _fetcher(url: str, token: str) -> AttachmentFetcher:
     async def fetch(limit: int) -> bytes:
         headers = {"Authorization": f"Bearer {token}"}
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(url, headers=headers) as response,
-        ):
-            if response.status != 200:
-                raise MediaDownloadFailed(f"slack file download answered HTTP {response.status}")
-            return await read_capped(response.content.iter_chunked(65536), limit)
+        return await get_capped(url, limit, what="slack file download", headers=headers)
 
     return fetch
 

@@ -6,6 +6,8 @@ import asyncio
 import logging
 from collections.abc import AsyncIterable
 
+import aiohttp
+
 from honeychat.core.media.errors import (
     MediaDownloadFailed,
     MediaError,
@@ -17,6 +19,8 @@ from honeychat.core.media.sniff import sniff
 from honeychat.core.types import Attachment
 
 log = logging.getLogger(__name__)
+
+_CHUNK_BYTES = 65536
 
 
 async def read_capped(chunks: AsyncIterable[bytes], limit: int) -> bytes:
@@ -33,6 +37,24 @@ async def read_capped(chunks: AsyncIterable[bytes], limit: int) -> bytes:
             raise MediaTooLarge(f"more than {limit} bytes")
         parts.append(chunk)
     return b"".join(parts)
+
+
+async def get_capped(
+    url: str, limit: int, *, what: str, headers: dict[str, str] | None = None
+) -> bytes:
+    """GET ``url``, stopping as soon as the body passes ``limit`` bytes (:class:`MediaTooLarge`).
+
+    For adapters whose platform serves files over plain HTTPS (Slack, Discord's
+    CDN): the connection is dropped at the cap, so an oversized file costs at
+    most ``limit`` bytes and a chunk. ``what`` names the source in errors.
+    """
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url, headers=headers) as response,
+    ):
+        if response.status != 200:
+            raise MediaDownloadFailed(f"{what} answered HTTP {response.status}")
+        return await read_capped(response.content.iter_chunked(_CHUNK_BYTES), limit)
 
 
 async def download(

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from honeychat.core.media.download import download
+from honeychat.core.media.duration import audio_duration
 from honeychat.core.media.errors import MediaError, MediaServiceError, MediaTooLarge
 from honeychat.core.media.items import AudioChannel, MediaItem, MediaKind, SpeechAudio
 from honeychat.core.media_api import SPEECH_MIME_TYPES
@@ -60,18 +61,47 @@ class MediaOptions:
     stt_enabled: bool
     voice: str
     speak: str
+    stt_models: tuple[str, ...] = ()
+    """The transcription model chain: the model, then its fallbacks."""
+    tts_models: tuple[str, ...] = ()
+    """The speech model chain (empty: no spoken replies)."""
+    spoken_reply: str = "text-and-voice"
 
 
 def media_options(settings: Settings, tier: Tier, character: Character) -> MediaOptions:
     """Resolve per-character and per-tier overrides, as for models."""
     own = character.media
+    stt_models = _chain(
+        tier.stt_model or settings.stt_model_name,
+        settings.stt_fallback_models
+        if tier.stt_fallback_models is None
+        else tier.stt_fallback_models,
+    )
+    tts_model = tier.tts_model or settings.tts_model
+    tts_models = (
+        _chain(
+            tts_model,
+            settings.tts_fallback_models
+            if tier.tts_fallback_models is None
+            else tier.tts_fallback_models,
+        )
+        if tts_model
+        else ()
+    )
     return MediaOptions(
         image_mode=own.image_mode or tier.image_mode or settings.image_mode,
         vision_model=own.vision_model or tier.vision_model or settings.vision_model,
         stt_enabled=settings.stt_enabled,
         voice=own.voice or settings.tts_voice,
-        speak=own.speak if settings.tts_model else "never",
+        speak=own.speak if tts_models else "never",
+        stt_models=stt_models,
+        tts_models=tts_models,
+        spoken_reply=own.spoken_reply,
     )
+
+
+def _chain(model: str, fallbacks: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(m for m in (model, *fallbacks) if m))
 
 
 def kind_of(attachment: Attachment) -> MediaKind | None:
@@ -162,19 +192,40 @@ async def prepare_media(turn: Turn, channel: Channel) -> Reply | None:
 
 
 async def _fetch(attachment: Attachment, kind: MediaKind, settings: Settings) -> MediaItem:
-    if kind == "audio":
-        limit = settings.media_max_audio_bytes
-        seconds = attachment.duration
-        if seconds is not None and seconds > settings.media_max_audio_seconds:
-            minutes = max(1, int(settings.media_max_audio_seconds // 60))
-            raise MediaTooLarge(
-                f"{attachment.kind} of {seconds:.0f}s",
-                f"That recording is a bit long for me: please keep it under {minutes} "
-                f"minute{'s' if minutes != 1 else ''}.",
-            )
-    else:
+    if kind == "image":
         limit = settings.media_max_image_bytes
-    return await download(attachment, kind, limit=limit, timeout=settings.media_download_timeout)
+        return await download(
+            attachment, kind, limit=limit, timeout=settings.media_download_timeout
+        )
+    # What the platform says is checked before downloading; what the bytes say after
+    # (Slack and plain audio files report no length).
+    _check_length(attachment.duration, attachment.kind, settings)
+    item = await download(
+        attachment,
+        kind,
+        limit=settings.media_max_audio_bytes,
+        timeout=settings.media_download_timeout,
+    )
+    measured = audio_duration(item.data)
+    _check_length(measured, attachment.kind, settings)
+    if item.duration is None:
+        item.duration = measured
+    return item
+
+
+def _check_length(seconds: float | None, source: str, settings: Settings) -> None:
+    if seconds is None or seconds <= settings.media_max_audio_seconds:
+        return
+    limit = settings.media_max_audio_seconds
+    if limit >= 60:
+        minutes = int(limit // 60)
+        most = f"{minutes} minute{'s' if minutes != 1 else ''}"
+    else:
+        most = f"{limit:g} seconds"
+    raise MediaTooLarge(
+        f"{source} of {seconds:.0f}s",
+        f"That recording is a bit long for me: please keep it under {most}.",
+    )
 
 
 async def _transcribe(item: MediaItem, turn: Turn) -> str:
@@ -186,7 +237,10 @@ async def _transcribe(item: MediaItem, turn: Turn) -> str:
                 if bot.media_api is None:
                     raise MediaServiceError("no media API")
                 text = await bot.media_api.transcribe(
-                    item.data, filename=item.filename, mime_type=item.mime_type
+                    item.data,
+                    filename=item.filename,
+                    mime_type=item.mime_type,
+                    models=media_options(settings, turn.tier, turn.character).stt_models,
                 )
     except TimeoutError:
         raise MediaServiceError(
@@ -282,18 +336,34 @@ def spoken_text(markdown: str) -> str:
     return " ".join(_MARKDOWN.sub(" ", markdown).split())
 
 
-async def speak_reply(turn: Turn, channel: Channel) -> None:
-    """Send the reply as audio too when the character should speak. Never raises."""
-    bot, settings = turn.bot, turn.bot.settings
-    options = media_options(settings, turn.tier, turn.character)
+def spoken_reply_mode(turn: Turn, channel: Channel) -> str:
+    """How this turn's reply is spoken: ``none``, ``after`` the text, or ``instead`` of it.
+
+    ``instead`` (a character's ``spoken_reply: voice-only``) needs a channel
+    that plays audio; elsewhere the reply stays text.
+    """
+    options = media_options(turn.bot.settings, turn.tier, turn.character)
     user_spoke = any(item.kind == "audio" for item in turn.media)
     if options.speak == "never" or (options.speak == "mirror" and not user_spoke):
-        return
+        return "none"
     if not isinstance(channel, AudioChannel):
-        return
+        return "none"
+    return "instead" if options.spoken_reply == "voice-only" else "after"
+
+
+async def speak_reply(turn: Turn, channel: Channel) -> bool:
+    """Send ``turn.reply_text`` as audio; whether it went out. Never raises.
+
+    The caller decides when (:func:`spoken_reply_mode`); a reply over
+    ``TTS_MAX_CHARS``, a failed synthesis or upload returns ``False``.
+    """
+    bot, settings = turn.bot, turn.bot.settings
+    options = media_options(settings, turn.tier, turn.character)
+    if not isinstance(channel, AudioChannel) or not options.tts_models:
+        return False
     text = spoken_text(turn.reply_text)
     if not text or len(text) > settings.tts_max_chars:
-        return
+        return False
     audio_format = channel.audio_format
     try:
         async with asyncio.timeout(settings.tts_timeout):
@@ -306,17 +376,17 @@ async def speak_reply(turn: Turn, channel: Channel) -> None:
             )
             if data is None and bot.media_api is not None:
                 data = await bot.media_api.synthesize(
-                    text, voice=options.voice, audio_format=audio_format
+                    text, voice=options.voice, audio_format=audio_format, models=options.tts_models
                 )
         if not data:
-            return
+            return False
         extension = "ogg" if audio_format == "opus" else audio_format
         audio = SpeechAudio(
             data=bytes(data),
             mime_type=SPEECH_MIME_TYPES.get(audio_format, "application/octet-stream"),
             filename=f"{turn.character.id}-reply.{extension}",
         )
-        await channel.send_audio(audio)
+        return await channel.send_audio(audio) is not None
     except Exception as error:
-        # The text reply is already out: a failed voice version is only logged.
         log.warning("spoken reply not sent for %s: %s", turn.conversation.id, error)
+        return False

@@ -414,9 +414,15 @@ class ChromaColdStore:
     # Helpers beyond the contract
 
     async def warm_up(self) -> None:
-        """Connect and load the embedding model now, so the first turn does not wait for them."""
-        await self.check()
-        await self._embed(["warm up"])
+        """Load the embedding model and connect now, so the first turn does not wait for them.
+
+        The model is loaded first and even when Chroma is down: preparing it can
+        take tens of seconds, which a first turn after Chroma comes back should not pay.
+        """
+        try:
+            await self._embed(["warm up"])
+        finally:
+            await self.check()
 
     async def check(self) -> None:
         """Connect and ping Chroma; raise ``StoreUnavailable`` if it cannot be used."""
