@@ -202,7 +202,9 @@ class MCPServer:
         self.state = "starting"
         self._task = asyncio.create_task(self._run(), name=f"mcp-{self.name}")
         ready = asyncio.create_task(self._ready.wait())
-        done, _ = await asyncio.wait({ready, self._task}, timeout=timeout)
+        done, _ = await asyncio.wait(
+            {ready, self._task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
         ready.cancel()
         if self.state == "up":
             return True
