@@ -315,7 +315,8 @@ class _Attempt:
             known = [i for i, c in self.calls.items() if delta.get("id") and c["id"] == delta["id"]]
             index = known[0] if known else len(self.calls)
         call = self.calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
-        function = delta.get("function") if isinstance(delta.get("function"), dict) else {}
+        found = delta.get("function")
+        function: dict[str, Any] = found if isinstance(found, dict) else {}
         if delta.get("id"):
             call["id"] = str(delta["id"])
         if function.get("name"):
@@ -344,7 +345,8 @@ def _message_calls(message: dict[str, Any], step: int) -> list[ToolCall]:
     for entry in message.get("tool_calls") or []:
         if not isinstance(entry, dict):
             continue
-        function = entry.get("function") if isinstance(entry.get("function"), dict) else {}
+        found = entry.get("function")
+        function: dict[str, Any] = found if isinstance(found, dict) else {}
         arguments = function.get("arguments")
         if not isinstance(arguments, str):
             arguments = json.dumps(arguments) if arguments is not None else ""

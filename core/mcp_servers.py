@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from honeychat.core.tools import Tool, ToolContext
 
@@ -110,9 +110,9 @@ def parse_servers(value: str | dict[str, Any] | None) -> dict[str, ServerConfig]
             raise MCPConfigError(f"MCP server name {name!r}: use A-Z, a-z, 0-9, '_' or '-'")
         if not isinstance(raw, dict):
             raise MCPConfigError(f"MCP server {name}: expected a mapping with command or url")
-        model: type[BaseModel] = HttpServer if "url" in raw else StdioServer
+        model: type[StdioServer] | type[HttpServer] = HttpServer if "url" in raw else StdioServer
         try:
-            servers[name] = TypeAdapter(model).validate_python(raw)
+            servers[name] = model.model_validate(raw)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])

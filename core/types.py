@@ -128,7 +128,7 @@ class StoredMessage:
     :meth:`honeychat.core.tools.ToolResult.record`; the next prompts replay them."""
 
     def to_dict(self) -> dict[str, Any]:
-        data = {
+        data: dict[str, Any] = {
             "seq": self.seq,
             "role": self.role.value,
             "text": self.text,

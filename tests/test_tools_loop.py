@@ -22,22 +22,10 @@ from honeychat.core.tools import (
     tool,
     tool_message,
 )
-from honeychat.core.types import ConversationKey
 from honeychat.testing.fake_llm import FakeLLM, ToolCalls
+from honeychat.testing.tools import tool_context
 
-CONTEXT = ToolContext(
-    conversation=ConversationKey("test", "alice", "luna"),
-    platform="test",
-    user_id="alice",
-    chat_id="alice",
-    is_direct=True,
-    user_name="Alice",
-    character_id="luna",
-    character_name="Luna",
-    tier_name="free",
-    zone=UTC,
-    clock=lambda: datetime(2026, 12, 2, 9, 30, tzinfo=UTC),
-)
+CONTEXT = tool_context(clock=lambda: datetime(2026, 12, 2, 9, 30, tzinfo=UTC))
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "weather?"}]
 
 
