@@ -377,6 +377,30 @@ class _Step:
     calls: list[ToolCall] = field(default_factory=list)
 
 
+STEP_BREAK = "\n\n"
+"""Between text the model wrote before a tool call and the text after it."""
+
+
+def _finished(
+    text: str,
+    step: _Step,
+    usage: dict[str, int],
+    started: float,
+    results: list[ToolResult],
+    steps: int,
+) -> Completion:
+    """The completion of a whole call, ``step`` being its last request."""
+    return Completion(
+        text,
+        step.model,
+        step.finish_reason,
+        usage,
+        time.monotonic() - started,
+        tuple(results),
+        steps,
+    )
+
+
 def _rejects_tools(failure: _Failure) -> bool:
     """Whether a failure is a provider saying the model cannot take ``tools``."""
     return failure.status in (400, 404, 422) and "tool" in str(failure).lower()
@@ -477,22 +501,17 @@ class LLMClient:
         conversation = list(messages)
         usage: dict[str, int] = {}
         results: list[ToolResult] = []
+        texts: list[str] = []
         step_number = 0
         while True:
             offer, choice = self._offer(tools, step_number)
             request = _Request(conversation, max_tokens, temperature, offer, choice, step_number)
             step = await self._complete_step(chain, request)
             usage = _add_usage(usage, step.usage)
+            texts.append(step.text)
             if not (step.calls and tools is not None and choice == "auto"):
-                return Completion(
-                    step.text,
-                    step.model,
-                    step.finish_reason,
-                    usage,
-                    time.monotonic() - started,
-                    tuple(results),
-                    step_number,
-                )
+                text = STEP_BREAK.join(t.strip() for t in texts if t.strip())
+                return _finished(text, step, usage, started, results, step_number)
             chain = chain[chain.index(step.model) :]
             results += await self._run_tools(tools, conversation, step)
             step_number += 1
@@ -689,21 +708,20 @@ class LLMClient:
             offer, choice = self._offer(tools, step_number)
             request = _Request(conversation, max_tokens, temperature, offer, choice, step_number)
             step = _Step()
+            text_before = bool(parts)
             async with contextlib.aclosing(self._stream_chain(step, chain, request)) as deltas:
                 async for delta in deltas:
+                    if text_before and not (parts[-1][-1:].isspace() or delta[:1].isspace()):
+                        # Words from before a tool call end a paragraph; the answer starts one.
+                        parts.append(STEP_BREAK)
+                        yield STEP_BREAK
+                    text_before = False
                     parts.append(delta)
                     yield delta
             usage = _add_usage(usage, step.usage)
             if not (step.calls and tools is not None and choice == "auto"):
-                result.completion = Completion(
-                    "".join(parts),
-                    step.model,
-                    step.finish_reason,
-                    usage,
-                    time.monotonic() - started,
-                    tuple(results),
-                    step_number,
-                )
+                text = "".join(parts)
+                result.completion = _finished(text, step, usage, started, results, step_number)
                 return
             chain = chain[chain.index(step.model) :]
             results += await self._run_tools(tools, conversation, step)

@@ -91,7 +91,8 @@ def parse_servers(value: str | dict[str, Any] | None) -> dict[str, ServerConfig]
     data: Any = value
     if isinstance(value, str):
         text = value
-        if "\n" not in value and not value.lstrip().startswith(("{", "[")):
+        one_line = "\n" not in value and not value.lstrip().startswith(("{", "["))
+        if one_line and (": " not in value or Path(value.strip()).expanduser().exists()):
             path = Path(value.strip()).expanduser()
             try:
                 text = path.read_text(encoding="utf-8")
@@ -100,7 +101,7 @@ def parse_servers(value: str | dict[str, Any] | None) -> dict[str, ServerConfig]
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise MCPConfigError(f"MCP_SERVERS is not valid JSON or YAML: {exc}") from None
+            raise MCPConfigError(f"MCP_SERVERS is not valid JSON or YAML: {_where(exc)}") from None
     if not isinstance(data, dict):
         raise MCPConfigError("MCP_SERVERS must map server names to their settings")
     servers: dict[str, ServerConfig] = {}
@@ -118,6 +119,13 @@ def parse_servers(value: str | dict[str, Any] | None) -> dict[str, ServerConfig]
             where = ".".join(str(p) for p in first["loc"])
             raise MCPConfigError(f"MCP server {name}: {where}: {first['msg']}") from None
     return servers
+
+
+def _where(exc: yaml.YAMLError) -> str:
+    """A YAML error in one line: what is wrong and where."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
 
 
 def secrets_of(servers: dict[str, ServerConfig]) -> list[str]:
@@ -237,7 +245,8 @@ class MCPServer:
 
         try:
             async with contextlib.AsyncExitStack() as stack:
-                read, write = await stack.enter_async_context(self._transport(stack))
+                # stdio yields (read, write); streamable HTTP adds a session-id getter.
+                read, write, *_ = await stack.enter_async_context(self._transport(stack))
                 session = await stack.enter_async_context(ClientSession(read, write))
                 await session.initialize()
                 self.tools = await self._list_tools(session)

@@ -152,6 +152,24 @@ async def test_failing_slow_and_unknown_tools_answer_with_errors_the_model_reads
     assert len(sent) == 4 and "the disk is on fire" in sent[0]
 
 
+async def test_words_before_a_tool_call_and_the_answer_after_are_two_paragraphs(
+    client: LLMClient, fake_llm: FakeLLM
+) -> None:
+    @tool
+    async def ping(ctx: ToolContext) -> str:
+        """Ping."""
+        return "pong"
+
+    fake_llm.script([ToolCalls((("ping", {}),), text="Let me check."), "It says pong."])
+    stream = client.stream(MESSAGES, model="fake-model", tools=make_loop([ping]))
+    assert "".join([d async for d in stream]) == "Let me check.\n\nIt says pong."
+    asked = fake_llm.chat_requests[-1].messages[2]
+    assert asked["content"] == "Let me check." and asked["tool_calls"]
+    fake_llm.script([ToolCalls((("ping", {}),), text="Let me check."), "It says pong."])
+    whole = await client.complete(MESSAGES, model="fake-model", tools=make_loop([ping]))
+    assert whole.text == "Let me check.\n\nIt says pong."
+
+
 async def test_the_last_step_forbids_more_calls(client: LLMClient, fake_llm: FakeLLM) -> None:
     @tool
     async def ping(ctx: ToolContext) -> str:
