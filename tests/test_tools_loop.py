@@ -72,6 +72,12 @@ def pair_of_waiting_tools() -> tuple[Tool, Tool]:
     return forecast, clock
 
 
+@tool
+async def ping(ctx: ToolContext) -> str:
+    """Ping."""
+    return "pong"
+
+
 TWO_CALLS = ToolCalls(
     (("forecast", {"city": "Lyon, the one in France", "days": 3}), ("clock", {})),
 )
@@ -155,11 +161,6 @@ async def test_failing_slow_and_unknown_tools_answer_with_errors_the_model_reads
 async def test_words_before_a_tool_call_and_the_answer_after_are_two_paragraphs(
     client: LLMClient, fake_llm: FakeLLM
 ) -> None:
-    @tool
-    async def ping(ctx: ToolContext) -> str:
-        """Ping."""
-        return "pong"
-
     fake_llm.script([ToolCalls((("ping", {}),), text="Let me check."), "It says pong."])
     stream = client.stream(MESSAGES, model="fake-model", tools=make_loop([ping]))
     assert "".join([d async for d in stream]) == "Let me check.\n\nIt says pong."
@@ -171,11 +172,6 @@ async def test_words_before_a_tool_call_and_the_answer_after_are_two_paragraphs(
 
 
 async def test_the_last_step_forbids_more_calls(client: LLMClient, fake_llm: FakeLLM) -> None:
-    @tool
-    async def ping(ctx: ToolContext) -> str:
-        """Ping."""
-        return "pong"
-
     fake_llm.responder = lambda body: ToolCalls((("ping", {}),), text="")
     stream = client.stream(MESSAGES, model="fake-model", tools=make_loop([ping], max_steps=2))
     text = "".join([d async for d in stream])
@@ -188,11 +184,6 @@ async def test_the_last_step_forbids_more_calls(client: LLMClient, fake_llm: Fak
 async def test_a_model_that_rejects_tools_is_asked_without_them_and_remembered(
     client: LLMClient, fake_llm: FakeLLM
 ) -> None:
-    @tool
-    async def ping(ctx: ToolContext) -> str:
-        """Ping."""
-        return "pong"
-
     fake_llm.toolless_models.add("fake-model")
     history = [
         MESSAGES[0],
