@@ -121,3 +121,15 @@ async def test_a_server_that_does_not_answer_is_skipped_in_time() -> None:
         assert server.error == "did not start within 0.3s" and server.tools == []
     finally:
         quiet.close()
+
+
+async def test_doctor_reports_each_server_in_one_line(http_mcp: str, tmp_path: Path) -> None:
+    from honeychat.core.doctor import check_mcp
+    from honeychat.core.settings import Settings
+
+    servers = {"notes": {"url": http_mcp}, "ghost": {"command": str(tmp_path / "missing")}}
+    settings = Settings(data_dir=tmp_path, mcp_servers=servers, mcp_start_timeout=10)
+    notes, ghost = await check_mcp(settings)
+    assert notes.ok and str(notes) == "✓ mcp notes: 2 tools: mcp__notes__add, mcp__notes__refuse"
+    assert not ghost.ok and "skipped: FileNotFoundError" in str(ghost)
+    assert await check_mcp(Settings(data_dir=tmp_path, mcp_servers=None)) == []

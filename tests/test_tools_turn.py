@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from honeychat.core.tools import UNTRUSTED_NOTE
+from honeychat import hookimpl
+from honeychat.core.bot import CUT_OFF_MARK
+from honeychat.core.tools import UNTRUSTED_NOTE, Tool, ToolContext, tool
 from honeychat.core.types import ConversationKey
 from honeychat.testing.fake_llm import FakeLLM, ToolCalls
 from honeychat.testing.pytest_plugin import BotFactory, send
@@ -108,6 +112,26 @@ async def test_characters_and_tiers_choose_the_tools_offered(
     ]
     assert "tools" not in bodies[1] and "tools" not in bodies[3]
     assert UNTRUSTED_NOTE not in bodies[1]["messages"][0]["content"]
+
+
+async def test_the_total_deadline_covers_tool_time(bot_factory: BotFactory) -> None:
+    @tool
+    async def stall(ctx: ToolContext) -> str:
+        """Takes its time."""
+        await asyncio.sleep(30)
+        return "late"
+
+    class Stalling:
+        @hookimpl
+        def honeychat_register_tools(self, bot: Any) -> list[Tool]:
+            return [stall]
+
+    bot = await bot_factory(plugins=[("stalling", Stalling())], llm_total_timeout=0.5)
+    bot_factory.llm.script([ToolCalls((("stall", {}),), text="One moment."), "never sent"])
+    started = time.monotonic()
+    channel = await send(bot, "go")
+    assert time.monotonic() - started < 5
+    assert channel.last_text == f"One moment. {CUT_OFF_MARK}"
 
 
 async def test_memory_search_sees_only_the_callers_conversation(bot_factory: BotFactory) -> None:
