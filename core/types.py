@@ -123,7 +123,7 @@ class StoredMessage:
     role: Role
     text: str
     at: datetime
-    tools: tuple[dict[str, Any], ...] = ()
+    tools: tuple[dict[str, Any], ...] = field(default=(), hash=False)
     """For a reply: the tool calls it made, with their (cut) results, in the compact form of
     :meth:`honeychat.core.tools.ToolResult.record`; the next prompts replay them."""
 
