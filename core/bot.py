@@ -29,6 +29,8 @@ from honeychat.core.prompt import assemble
 from honeychat.core.redact import register_secrets, settings_secrets
 from honeychat.core.settings import Settings
 from honeychat.core.shutdown import within
+from honeychat.core.tool_turn import tool_loop
+from honeychat.core.tools import UNTRUSTED_NOTE, Tool, ToolRegistry
 from honeychat.core.turn import Command, CommandCall, Turn
 from honeychat.core.types import (
     Channel,
@@ -71,6 +73,8 @@ class Bot:
         self._extra_plugins = list(plugins)
         self.characters: CharacterRegistry
         self.commands: dict[str, Command] = {}
+        self.tools = ToolRegistry()
+        """Tools the model may call (``honeychat_register_tools``, MCP servers)."""
         self.redis: aioredis.Redis | None = None
         self._redis_connection: RedisConnection | None = None
         self.llm: LLMClient | None = None
@@ -106,6 +110,7 @@ class Bot:
 
         self.media_api = MediaAPI(s)
         self._collect_commands(await self.plugins.call("honeychat_register_commands", bot=self))
+        self._collect_tools(await self.plugins.call("honeychat_register_tools", bot=self))
         await self.plugins.call("honeychat_startup", bot=self)
         self.started = True
 
@@ -126,6 +131,14 @@ class Bot:
                     log.warning("command /%s registered twice; keeping the first", command.name)
                     continue
                 self.commands[command.name] = command
+
+    def _collect_tools(self, results: list[Any]) -> None:
+        for result in results:
+            for item in result if isinstance(result, list | tuple) else [result]:
+                if isinstance(item, Tool):
+                    self.tools.add(item)
+                else:
+                    log.error("honeychat_register_tools returned %r, not a Tool; ignored", item)
 
     async def stop(self) -> None:
         """Run shutdown hooks (pending summaries are written), then disconnect."""
@@ -342,6 +355,9 @@ class Bot:
         sections: list[str] = []
         for result in await self.plugins.call("honeychat_prompt_sections", turn=turn):
             sections.extend([result] if isinstance(result, str) else result)
+        tools = tool_loop(turn)
+        if tools is not None:
+            sections.append(UNTRUSTED_NOTE)
         prompt = assemble(
             character,
             turn.context,
@@ -374,6 +390,7 @@ class Bot:
                         model=model,
                         fallback_models=tier.fallback_models,
                         max_tokens=tier.max_output_tokens,
+                        tools=tools,
                     )
                     async with stream:
                         async for delta in stream:

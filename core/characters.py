@@ -118,6 +118,9 @@ class Character(BaseModel):
     """What the character says when the LLM cannot answer."""
     media: MediaOptions = Field(default_factory=MediaOptions)
     """Images, voice and spoken replies for this character."""
+    tools: list[str] | None = None
+    """Tools this character may call, as name patterns (``mcp__weather__*``); ``None``: the
+    default tools (built-in and plugin ones, not MCP); ``[]``: none. The tier bounds it."""
 
     @field_validator("id")
     @classmethod

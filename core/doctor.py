@@ -187,6 +187,30 @@ def check_voice(settings: Settings) -> Check:
     )
 
 
+async def check_mcp(settings: Settings) -> list[Check]:
+    """One line per MCP server: started, with its tools, or why not (none when none is set)."""
+    from honeychat.core.mcp_servers import MCPConfigError, MCPServer, parse_servers
+
+    try:
+        configs = parse_servers(settings.mcp_servers)
+    except MCPConfigError as exc:
+        return [Check("mcp", False, str(exc))]
+    servers = [
+        MCPServer(
+            name, config, log_dir=settings.data_dir / "mcp", default_timeout=settings.tool_timeout
+        )
+        for name, config in configs.items()
+    ]
+    started = await asyncio.gather(*(s.start(settings.mcp_start_timeout) for s in servers))
+    await asyncio.gather(*(s.stop() for s in servers))
+    return [
+        Check(f"mcp {s.name}", True, f"{len(s.tools)} tools: {', '.join(t.name for t in s.tools)}")
+        if ok
+        else Check(f"mcp {s.name}", False, f"skipped: {s.error}")
+        for s, ok in zip(servers, started, strict=True)
+    ]
+
+
 async def run_doctor(settings: Settings) -> int:
     """Print every check; exit code 1 if any failed."""
     checks = [
@@ -197,6 +221,7 @@ async def run_doctor(settings: Settings) -> int:
         await check_chroma(settings),
         await check_llm(settings),
         check_voice(settings),
+        *await check_mcp(settings),
     ]
     for check in checks:
         print(check)

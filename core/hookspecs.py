@@ -84,6 +84,24 @@ def honeychat_register_commands(bot: Bot) -> Any:
     """
 
 
+@hookspec
+def honeychat_register_tools(bot: Bot) -> Any:
+    """Return tools (a list of :class:`~honeychat.core.tools.Tool`, one tool, or None) the model may call.
+
+    Called once at startup, after ``honeychat_register_commands``. Make a
+    tool with the :func:`~honeychat.core.tools.tool` decorator: an ``async``
+    function whose first parameter receives a
+    :class:`~honeychat.core.tools.ToolContext` (the turn's conversation,
+    speaker, time zone and a memory search of that conversation only) and
+    whose other parameters, from their type hints or a pydantic model, are
+    the JSON schema the model fills. Its return value (text, or JSON-ready
+    data) is what the model reads, as untrusted text; an exception or a
+    timeout (``TOOL_TIMEOUT``) becomes an error message the model reads.
+    Which tools a turn offers is decided by the character's ``tools`` and
+    the tier's ``tools`` patterns. Two tools of one name: the first wins.
+    """
+
+
 # Memory layers
 
 

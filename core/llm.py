@@ -16,6 +16,16 @@ fallbacks):
   is never duplicated.
 
 When the chain is exhausted the caller gets an :class:`LLMError`.
+
+With a :class:`ToolLoop`, a call runs the OpenAI tools loop: the request
+offers the tools; when the answer asks for tool calls (collected from the
+stream's ``tool_calls`` deltas, or the whole message), they run, their
+results go back as ``role: tool`` messages and the model is asked again, at
+most ``max_steps`` times; the last request forbids further calls
+(``tool_choice: none``). Each request of the loop has its own retries and
+fallbacks. A model whose provider rejects ``tools`` (a 400/404/422 that
+mentions tools) is asked again at once without them, and remembered: it
+gets no tools (nor tool messages from history) again in this process.
 """
 
 from __future__ import annotations
@@ -24,9 +34,10 @@ import asyncio
 import contextlib
 import email.utils
 import json
+import logging
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -36,6 +47,9 @@ from typing import Any
 import httpx
 
 from honeychat.core.settings import Settings
+from honeychat.core.tools import ToolCall, ToolResult, call_message, tool_message
+
+log = logging.getLogger(__name__)
 
 MAX_RETRY_AFTER = 60.0
 """The longest ``Retry-After`` honoured, in seconds; longer waits are cut to this."""
@@ -58,6 +72,25 @@ class Completion:
     """``prompt_tokens``, ``completion_tokens``, ``total_tokens`` (0 if the server sent none)."""
     latency: float
     """Seconds from the first request of the call to the end of the answer."""
+    tool_results: tuple[ToolResult, ...] = ()
+    """Every tool call of the answer with its result, in order (with a :class:`ToolLoop`)."""
+    tool_steps: int = 0
+    """Rounds of tool calls the answer took."""
+
+
+ToolRunner = Callable[[list[ToolCall]], Awaitable[list[ToolResult]]]
+"""Runs one step's calls and returns one result per call, in order."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolLoop:
+    """The tools a call may use: their OpenAI specs, how to run calls, and the limits."""
+
+    specs: list[dict[str, Any]]
+    run: ToolRunner
+    max_steps: int = 4
+    result_max_chars: int = 4000
+    """A longer tool output is cut before the model reads it."""
 
 
 @dataclass(slots=True)
@@ -283,6 +316,126 @@ class _Attempt:
     parts: list[str] = field(default_factory=list)
     finish_reason: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
+    calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Tool calls being assembled from deltas, by their ``index``."""
+
+    def add_call_delta(self, delta: dict[str, Any]) -> None:
+        """Merge one streamed ``tool_calls`` fragment (id and name once, arguments in pieces)."""
+        index = delta.get("index")
+        if not isinstance(index, int):
+            known = [i for i, c in self.calls.items() if delta.get("id") and c["id"] == delta["id"]]
+            index = known[0] if known else len(self.calls)
+        call = self.calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+        found = delta.get("function")
+        function: dict[str, Any] = found if isinstance(found, dict) else {}
+        if delta.get("id"):
+            call["id"] = str(delta["id"])
+        if function.get("name"):
+            call["name"] += str(function["name"])
+        if isinstance(function.get("arguments"), str):
+            call["arguments"] += function["arguments"]
+
+    def tool_calls(self, step: int) -> list[ToolCall]:
+        return _calls(list(self.calls.values()), step)
+
+
+def _calls(raw: list[dict[str, Any]], step: int) -> list[ToolCall]:
+    """Tool calls with a name; a missing id gets one (some servers send none)."""
+    return [
+        ToolCall(
+            str(c.get("id") or f"call_{step}_{i}"), str(c["name"]), str(c.get("arguments") or "")
+        )
+        for i, c in enumerate(raw)
+        if c.get("name")
+    ]
+
+
+def _message_calls(message: dict[str, Any], step: int) -> list[ToolCall]:
+    """The tool calls of a whole (non-streamed) assistant message."""
+    raw = []
+    for entry in message.get("tool_calls") or []:
+        if not isinstance(entry, dict):
+            continue
+        found = entry.get("function")
+        function: dict[str, Any] = found if isinstance(found, dict) else {}
+        arguments = function.get("arguments")
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments) if arguments is not None else ""
+        raw.append({"id": entry.get("id"), "name": function.get("name"), "arguments": arguments})
+    return _calls(raw, step)
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """What one request of a call sends, whichever model of the chain gets it."""
+
+    messages: list[dict[str, Any]]
+    max_tokens: int | None
+    temperature: float | None
+    tools: list[dict[str, Any]]
+    tool_choice: str
+    step: int
+
+
+@dataclass(slots=True)
+class _Step:
+    """One request of a call (one step of the tools loop), whichever model answered it."""
+
+    text: str = ""
+    model: str = ""
+    finish_reason: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+    calls: list[ToolCall] = field(default_factory=list)
+
+
+STEP_BREAK = "\n\n"
+"""Between text the model wrote before a tool call and the text after it."""
+
+
+def _finished(
+    text: str,
+    step: _Step,
+    usage: dict[str, int],
+    started: float,
+    results: list[ToolResult],
+    steps: int,
+) -> Completion:
+    """The completion of a whole call, ``step`` being its last request."""
+    return Completion(
+        text,
+        step.model,
+        step.finish_reason,
+        usage,
+        time.monotonic() - started,
+        tuple(results),
+        steps,
+    )
+
+
+def _rejects_tools(failure: _Failure) -> bool:
+    """Whether a failure is a provider saying the model cannot take ``tools``."""
+    return failure.status in (400, 404, 422) and "tool" in str(failure).lower()
+
+
+def _without_tool_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``messages`` minus tool calls and tool results, for a model that gets no tools."""
+    kept = []
+    for message in messages:
+        if message.get("role") == "tool":
+            continue
+        if message.get("tool_calls"):
+            if not message.get("content"):
+                continue
+            message = {k: v for k, v in message.items() if k != "tool_calls"}
+        kept.append(message)
+    return kept
+
+
+def _add_usage(total: dict[str, int], usage: dict[str, int]) -> dict[str, int]:
+    return {
+        k: total.get(k, 0) + usage.get(k, 0)
+        for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+    }
 
 
 class LLMClient:
@@ -303,6 +456,8 @@ class LLMClient:
         self.settings = settings
         self.endpoint = (base_url or settings.llm_endpoint or "").rstrip("/") or None
         self.usage_totals: dict[str, ModelUsage] = {}
+        self.no_tools: set[str] = set()
+        """Models whose provider rejected ``tools``: they are asked without them."""
         self._http = httpx.AsyncClient(
             base_url=self.endpoint or "",
             headers=request_headers(settings),
@@ -346,24 +501,31 @@ class LLMClient:
         fallback_models: Sequence[str] = (),
         max_tokens: int | None = None,
         temperature: float | None = None,
+        tools: ToolLoop | None = None,
     ) -> Completion:
-        """One whole answer, from the first model of the chain that gives one."""
+        """One whole answer, from the first model of the chain that gives one.
+
+        With ``tools``, the tools loop runs first (see the module docstring).
+        """
         chain = self._start(model, fallback_models)
         started = time.monotonic()
-        last: _Failure | None = None
-        for name in chain:
-            for attempt in range(self.settings.llm_max_retries + 1):
-                body = self._body(messages, name, max_tokens, temperature, stream=False)
-                try:
-                    text, finish, usage = await self._complete_once(body, name)
-                except _Failure as failure:
-                    last = failure
-                    if not await self._after_failure(failure, name, attempt):
-                        break
-                    continue
-                self._record_success(name, usage)
-                return Completion(text, name, finish, usage, time.monotonic() - started)
-        raise self._exhausted(chain, last)
+        conversation = list(messages)
+        usage: dict[str, int] = {}
+        results: list[ToolResult] = []
+        texts: list[str] = []
+        step_number = 0
+        while True:
+            offer, choice = self._offer(tools, step_number)
+            request = _Request(conversation, max_tokens, temperature, offer, choice, step_number)
+            step = await self._complete_step(chain, request)
+            usage = _add_usage(usage, step.usage)
+            texts.append(step.text)
+            if not (step.calls and tools is not None and choice == "auto"):
+                text = STEP_BREAK.join(t.strip() for t in texts if t.strip())
+                return _finished(text, step, usage, started, results, step_number)
+            chain = chain[chain.index(step.model) :]
+            results += await self._run_tools(tools, conversation, step)
+            step_number += 1
 
     def stream(
         self,
@@ -373,16 +535,20 @@ class LLMClient:
         fallback_models: Sequence[str] = (),
         max_tokens: int | None = None,
         temperature: float | None = None,
+        tools: ToolLoop | None = None,
     ) -> CompletionStream:
         """A streamed answer: iterate the returned object for text deltas.
 
         Raises :class:`LLMNotConfigured` at once; other failures surface as
         :class:`LLMError` while iterating. After the loop ends,
-        ``.completion`` holds the whole answer with its usage.
+        ``.completion`` holds the whole answer with its usage. With
+        ``tools``, the tools loop runs inside the stream: tool calls are
+        collected from the deltas and run between requests; any text the
+        model writes in any step streams out.
         """
         chain = self._start(model, fallback_models)
         result = CompletionStream()
-        result._deltas = self._stream_chain(result, chain, messages, max_tokens, temperature)
+        result._deltas = self._stream_loop(result, chain, messages, max_tokens, temperature, tools)
         return result
 
     # Internals
@@ -392,26 +558,60 @@ class LLMClient:
             raise LLMNotConfigured()
         return _model_chain(model, fallback_models)
 
-    def _body(
-        self,
-        messages: list[dict[str, Any]],
-        model: str,
-        max_tokens: int | None,
-        temperature: float | None,
-        *,
-        stream: bool,
-    ) -> dict[str, Any]:
+    @staticmethod
+    def _offer(tools: ToolLoop | None, step: int) -> tuple[list[dict[str, Any]], str]:
+        """The tools a step offers and its ``tool_choice`` (``none`` on the last step)."""
+        if tools is None or not tools.specs or tools.max_steps <= 0:
+            return [], ""
+        return tools.specs, "auto" if step < tools.max_steps else "none"
+
+    async def _run_tools(
+        self, tools: ToolLoop, conversation: list[dict[str, Any]], step: _Step
+    ) -> list[ToolResult]:
+        """Run a step's calls and add the request and the results to ``conversation``."""
+        conversation.append(call_message(step.calls, step.text))
+        results = await tools.run(step.calls)
+        for call, result in zip(step.calls, results, strict=True):
+            output = result.output
+            if len(output) > tools.result_max_chars:
+                output = output[: tools.result_max_chars] + "\n[…cut: the output was longer]"
+            conversation.append(tool_message(call.id, call.name, output))
+        return results
+
+    def _body(self, request: _Request, model: str, *, stream: bool) -> dict[str, Any]:
+        tools, messages, temperature = request.tools, request.messages, request.temperature
+        offer = bool(tools) and model not in self.no_tools
         body: dict[str, Any] = {
             "model": model,
-            "messages": messages,
+            "messages": messages if offer else _without_tool_messages(messages),
             "temperature": self.settings.llm_temperature if temperature is None else temperature,
             "stream": stream,
         }
-        if max_tokens is not None:
-            body["max_tokens"] = max_tokens
+        if offer:
+            body["tools"] = tools
+            body["tool_choice"] = request.tool_choice or "auto"
+        if request.max_tokens is not None:
+            body["max_tokens"] = request.max_tokens
         if stream:
             body["stream_options"] = {"include_usage": True}
         return body
+
+    async def _try_again(
+        self, failure: _Failure, body: dict[str, Any], model: str, attempt: int
+    ) -> int | None:
+        """After a failed request: the attempt number to ask ``model`` again with, else None.
+
+        A model that rejects ``tools`` is asked again at once, without them
+        (that try does not count); other failures follow :meth:`_after_failure`.
+        """
+        if "tools" in body and _rejects_tools(failure):
+            self._usage(model).errors += 1
+            self.no_tools.add(model)
+            log.warning("%s does not take tools (%s); asking it without them now", model, failure)
+            return attempt
+        if not await self._after_failure(failure, model, attempt):
+            return None
+        return attempt + 1
 
     def _usage(self, model: str) -> ModelUsage:
         return self.usage_totals.setdefault(model, ModelUsage())
@@ -446,10 +646,28 @@ class LLMClient:
             retryable=retryable,
         )
 
-    async def _complete_once(
-        self, body: dict[str, Any], model: str
-    ) -> tuple[str, str | None, dict[str, int]]:
-        """One non-streaming request: the text, finish reason and usage, or a :class:`_Failure`."""
+    async def _complete_step(self, chain: list[str], request: _Request) -> _Step:
+        """One non-streamed request of a call, through the model chain."""
+        last: _Failure | None = None
+        for name in chain:
+            attempt = 0
+            while True:
+                body = self._body(request, name, stream=False)
+                try:
+                    step = await self._complete_once(body, name, request.step)
+                except _Failure as failure:
+                    last = failure
+                    again = await self._try_again(failure, body, name, attempt)
+                    if again is None:
+                        break
+                    attempt = again
+                    continue
+                self._record_success(name, step.usage)
+                return step
+        raise self._exhausted(chain, last)
+
+    async def _complete_once(self, body: dict[str, Any], model: str, step_number: int) -> _Step:
+        """One non-streaming request: its text or tool calls, or a :class:`_Failure`."""
         self._usage(model).calls += 1
         try:
             response = await self._http.post("/chat/completions", json=body)
@@ -468,24 +686,63 @@ class LLMClient:
         choices = data.get("choices")
         choice = choices[0] if isinstance(choices, list) and choices else {}
         message = choice.get("message") if isinstance(choice, dict) else None
-        text = message.get("content") if isinstance(message, dict) else None
+        message = message if isinstance(message, dict) else {}
+        text = message.get("content")
+        text = text if isinstance(text, str) else ""
         finish = choice.get("finish_reason") if isinstance(choice, dict) else None
-        _check_answer(text or "", finish, model)
-        return str(text), finish, _usage_of(data)
+        calls = _message_calls(message, step_number) if "tools" in body else []
+        if not calls:
+            _check_answer(text, finish, model)
+        return _Step(text, model, finish, _usage_of(data), calls)
 
-    async def _stream_chain(
+    async def _stream_loop(
         self,
         result: CompletionStream,
         chain: list[str],
         messages: list[dict[str, Any]],
         max_tokens: int | None,
         temperature: float | None,
+        tools: ToolLoop | None,
     ) -> AsyncGenerator[str, None]:
+        """The streamed call: one streamed request per step of the tools loop."""
         started = time.monotonic()
+        conversation = list(messages)
+        usage: dict[str, int] = {}
+        results: list[ToolResult] = []
+        parts: list[str] = []
+        step_number = 0
+        while True:
+            offer, choice = self._offer(tools, step_number)
+            request = _Request(conversation, max_tokens, temperature, offer, choice, step_number)
+            step = _Step()
+            text_before = bool(parts)
+            async with contextlib.aclosing(self._stream_chain(step, chain, request)) as deltas:
+                async for delta in deltas:
+                    if text_before and not (parts[-1][-1:].isspace() or delta[:1].isspace()):
+                        # Words from before a tool call end a paragraph; the answer starts one.
+                        parts.append(STEP_BREAK)
+                        yield STEP_BREAK
+                    text_before = False
+                    parts.append(delta)
+                    yield delta
+            usage = _add_usage(usage, step.usage)
+            if not (step.calls and tools is not None and choice == "auto"):
+                text = "".join(parts)
+                result.completion = _finished(text, step, usage, started, results, step_number)
+                return
+            chain = chain[chain.index(step.model) :]
+            results += await self._run_tools(tools, conversation, step)
+            step_number += 1
+
+    async def _stream_chain(
+        self, step: _Step, chain: list[str], request: _Request
+    ) -> AsyncGenerator[str, None]:
+        """One streamed request of a call, through the model chain; fills ``step``."""
         last: _Failure | None = None
         for name in chain:
-            for attempt_number in range(self.settings.llm_max_retries + 1):
-                body = self._body(messages, name, max_tokens, temperature, stream=True)
+            attempt_number = 0
+            while True:
+                body = self._body(request, name, stream=True)
                 attempt = _Attempt()
                 try:
                     async with contextlib.aclosing(
@@ -504,18 +761,17 @@ class LLMClient:
                             retryable=failure.action is _Action.RETRY,
                         ) from failure
                     last = failure
-                    if not await self._after_failure(failure, name, attempt_number):
+                    again = await self._try_again(failure, body, name, attempt_number)
+                    if again is None:
                         break
+                    attempt_number = again
                     continue
-                usage = attempt.usage or _usage_of({})
-                self._record_success(name, usage)
-                result.completion = Completion(
-                    "".join(attempt.parts),
-                    name,
-                    attempt.finish_reason,
-                    usage,
-                    time.monotonic() - started,
-                )
+                step.usage = attempt.usage or _usage_of({})
+                self._record_success(name, step.usage)
+                step.text = "".join(attempt.parts)
+                step.model = name
+                step.finish_reason = attempt.finish_reason
+                step.calls = attempt.tool_calls(request.step) if "tools" in body else []
                 return
         raise self._exhausted(chain, last)
 
@@ -543,7 +799,11 @@ class LLMClient:
                         if not isinstance(choice, dict):
                             continue
                         delta = choice.get("delta")
-                        content = delta.get("content") if isinstance(delta, dict) else None
+                        delta = delta if isinstance(delta, dict) else {}
+                        for call in delta.get("tool_calls") or []:
+                            if isinstance(call, dict):
+                                attempt.add_call_delta(call)
+                        content = delta.get("content")
                         if isinstance(content, str) and content:
                             held += content
                             # Leading whitespace is held back, so a blank answer can
@@ -558,7 +818,7 @@ class LLMClient:
                     raise _Failure(f"the stream from {model} ended early", _Action.RETRY)
         except httpx.TransportError as exc:
             raise _transport_failure(exc, model) from exc
-        if not attempt.parts:
+        if not attempt.parts and not attempt.calls:
             _check_answer("", attempt.finish_reason, model)
 
 

@@ -30,9 +30,10 @@ from typing import Any
 from honeychat.core import lorebook
 from honeychat.core.characters import Character
 from honeychat.core.memory.tokens import count_tokens
+from honeychat.core.tools import history_messages as tool_history
 from honeychat.core.types import MemoryContext, Role, StoredMessage, Summary
 
-LLMMessage = dict[str, str]
+LLMMessage = dict[str, Any]
 
 EXAMPLES_BUDGET_TOKENS = 600
 """Tokens the example dialogue may take; whole examples are dropped from the end beyond it."""
@@ -153,12 +154,20 @@ def system_prompt(
 
 
 def history_messages(recent: Sequence[StoredMessage], current_seq: int | None) -> list[LLMMessage]:
-    """The recent buffer as chat messages, without the current user message."""
-    return [
-        {"role": m.role.value, "content": m.text}
-        for m in recent
-        if current_seq is None or m.seq != current_seq
-    ]
+    """The recent buffer as chat messages, without the current user message.
+
+    A reply that used tools is preceded by its tool calls and their (cut)
+    results, as the model saw them; the LLM client leaves them out for a
+    model that gets no tools.
+    """
+    messages: list[LLMMessage] = []
+    for m in recent:
+        if current_seq is not None and m.seq == current_seq:
+            continue
+        if m.tools:
+            messages += tool_history(m.tools)
+        messages.append({"role": m.role.value, "content": m.text})
+    return messages
 
 
 @dataclass(slots=True)
@@ -185,7 +194,8 @@ def assemble(
 ) -> Prompt:
     """The request of one turn: system prompt, history, the user's message, post-history instructions."""
     history = history_messages(context.recent, current_seq)
-    scanned = [m["content"] for m in history] + [user_text]
+    scanned = [m["content"] for m in history if m["role"] != "tool" and m["content"]]
+    scanned.append(user_text)
     fired = lorebook.scan(character.lorebook, scanned)
     messages: list[LLMMessage] = [
         {

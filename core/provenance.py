@@ -3,7 +3,8 @@
 For every answered turn, :func:`build_trail` records which memory lines
 (with their window, source messages and similarity to the user's message),
 which recent messages and which lorebook entries (``turn.extras
-["lorebook_fired"]``, when a plugin fills it) were in the prompt, with their
+["lorebook_fired"]``, when a plugin fills it) were in the prompt, and which
+tools the reply called with what they answered (``turn.tools``), with their
 token cost. :class:`TrailStore` keeps trails in Redis as a cache of
 explanations, not as memory: one hash per conversation holding its newest
 ``keep`` trails, expiring ``ttl_seconds`` after the conversation's last reply,
@@ -74,6 +75,7 @@ def build_trail(
         if user_seq is None or m.seq != user_seq
     ]
     lorebook = [dict(entry) for entry in turn.extras.get("lorebook_fired") or ()]
+    tools = [{**record, "tokens": count(str(record.get("result", "")))} for record in turn.tools]
     return {
         "reply_seq": reply_seq,
         "user_seq": user_seq,
@@ -82,10 +84,12 @@ def build_trail(
         "memory": memory,
         "recent": recent,
         "lorebook": lorebook,
+        "tools": tools,
         "tokens": {
             "memory": sum(line["tokens"] for entry in memory for line in entry["lines"]),
             "recent": sum(m["tokens"] for m in recent),
             "lorebook": sum(int(entry.get("tokens") or 0) for entry in lorebook),
+            "tools": sum(record["tokens"] for record in tools),
         },
         "unavailable": list(context.unavailable),
     }

@@ -63,6 +63,10 @@ class Tier(BaseModel):
     """Overrides ``TTS_MODEL`` for this tier (so one tier may answer by voice and another not)."""
     tts_fallback_models: list[str] | None = None
     """Overrides ``TTS_FALLBACK_MODELS`` for this tier."""
+    tools: list[str] = Field(default_factory=lambda: ["*"])
+    """Tools this tier may use, as name patterns (``mcp__weather__*``); ``[]``: no tools."""
+    tool_max_steps: int | None = Field(default=None, ge=0)
+    """Overrides ``TOOL_MAX_STEPS`` for this tier."""
 
 
 def _default_tiers() -> dict[str, Tier]:
@@ -208,6 +212,22 @@ class Settings(BaseSettings):
 
     # Logging
     log_level: str = "INFO"
+
+    # Tools and MCP servers (see docs/tools.md)
+    tools_enabled: bool = True
+    """Offer tools to models (``False``: no request carries ``tools``)."""
+    tool_max_steps: int = Field(default=4, ge=0)
+    """Rounds of tool calls one reply may take; the last round must answer in words."""
+    tool_timeout: float = Field(default=10.0, gt=0)
+    """Seconds each tool call may take (MCP calls included); a slower one answers with an error."""
+    tool_result_max_chars: int = Field(default=4000, ge=100)
+    """Longer tool outputs are cut to this before the model reads them."""
+    tool_history_max_chars: int = Field(default=1000, ge=0)
+    """Tool outputs kept with a reply for later turns' prompts are cut to this."""
+    mcp_servers: Annotated[str | dict[str, Any] | None, NoDecode] = None
+    """MCP servers whose tools characters may allow: JSON or YAML text, or a file path."""
+    mcp_start_timeout: float = Field(default=15.0, gt=0)
+    """Seconds an MCP server may take to start and list its tools; then it is skipped."""
 
     # Media: images, voice notes and spoken replies (see honeychat.core.media)
     image_mode: ImageMode = "inline"

@@ -45,6 +45,9 @@ class Turn:
     """Seconds spent: ``llm`` (waiting on the model), ``total``, and ``overhead``
     (``total - llm``: everything honeychat itself did). Complete in
     ``honeychat_turn_complete``."""
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    """The tool calls the reply made, with their results, as compact records
+    (:meth:`honeychat.core.tools.ToolResult.record`); stored with the reply."""
     media: list[MediaItem] = field(default_factory=list)
     """Images and audio of the message, downloaded and checked (see :mod:`honeychat.core.media`)."""
 

@@ -123,14 +123,20 @@ class StoredMessage:
     role: Role
     text: str
     at: datetime
+    tools: tuple[dict[str, Any], ...] = field(default=(), hash=False)
+    """For a reply: the tool calls it made, with their (cut) results, in the compact form of
+    :meth:`honeychat.core.tools.ToolResult.record`; the next prompts replay them."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "seq": self.seq,
             "role": self.role.value,
             "text": self.text,
             "at": self.at.isoformat(),
         }
+        if self.tools:
+            data["tools"] = [dict(record) for record in self.tools]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StoredMessage:
@@ -139,6 +145,7 @@ class StoredMessage:
             role=Role(data["role"]),
             text=str(data["text"]),
             at=datetime.fromisoformat(data["at"]),
+            tools=tuple(dict(r) for r in data.get("tools") or () if isinstance(r, dict)),
         )
 
 

@@ -108,7 +108,10 @@ class MemoryPlugin:
     ) -> StoredMessage | None:
         if self.service is None:
             return None
-        stored = await self.service.persist(conversation, Role(role), text, turn.message.sent_at)
+        tools = turn.tools if role == Role.ASSISTANT.value else ()
+        stored = await self.service.persist(
+            conversation, Role(role), text, turn.message.sent_at, tools=tools
+        )
         if stored is not None:
             self._last_seq[conversation] = stored.seq
         return stored

@@ -9,6 +9,11 @@ character answers with a short in-character message and the turn ends
 there: the message is not stored and the LLM is not called. A tier whose
 limit is ``None`` is unlimited.
 
+Tools cost too: after a turn, each round of tool calls the reply took counts
+``tool_step_weight`` of a message and each second spent in tools
+``tool_second_weight``; these fractions add up in a second key of the same
+day and their whole part is added to the day's count.
+
 If Redis cannot be reached the plugin fails open: messages are served
 uncounted and the outage is logged once (and its end once).
 
@@ -81,6 +86,10 @@ class QuotaConfig(UserTimeZones):
     media_weight: int = Field(default=1, ge=1)
     """How many messages a message with an image or a voice note counts for
     (transcription and vision cost more than text)."""
+    tool_step_weight: float = Field(default=0.5, ge=0)
+    """What one round of tool calls in a reply counts for, in messages."""
+    tool_second_weight: float = Field(default=0.05, ge=0)
+    """What one second spent running tools counts for, in messages (0.05: 20 s = 1)."""
 
     @field_validator("message")
     @classmethod
@@ -131,23 +140,32 @@ class QuotaPlugin:
         user = f"{quote(platform, safe='')}:{quote(user_id, safe='')}"
         return f"{bot.settings.key_prefix}:quota:{user}:{day.isoformat()}"
 
-    async def count(self, bot: Bot, key: str, amount: int = 1) -> int | None:
-        """Add ``amount`` to the day's count and return it; ``None`` when Redis is unreachable."""
+    async def count(
+        self, bot: Bot, key: str, amount: float = 1, *, tools: bool = False
+    ) -> int | None:
+        """Add ``amount`` to the day's count and return it with the tools' whole part;
+        ``None`` when Redis is unreachable. ``tools``: add to the tools' fractional count."""
         if bot.redis is None:
             self._log_outage("no Redis connection")
             return None
         try:
             async with bot.redis.pipeline(transaction=True) as pipe:
-                pipe.incrby(key, amount)
-                pipe.expire(key, KEY_TTL_SECONDS)
-                count, _ = await pipe.execute()
+                if tools:
+                    pipe.incrbyfloat(f"{key}:tools", amount)
+                    pipe.expire(f"{key}:tools", KEY_TTL_SECONDS)
+                else:
+                    pipe.incrby(key, int(amount))
+                    pipe.expire(key, KEY_TTL_SECONDS)
+                pipe.get(key)
+                pipe.get(f"{key}:tools")
+                *_, count, tool_count = await pipe.execute()
         except Exception as exc:  # any Redis or network failure: fail open
             self._log_outage(str(exc))
             return None
         if self._outage_logged:
             log.info("quota: Redis is reachable again; counting messages")
             self._outage_logged = False
-        return int(count)
+        return int(count or 0) + int(float(tool_count or 0))
 
     def _log_outage(self, reason: str) -> None:
         if not self._outage_logged:
@@ -170,3 +188,20 @@ class QuotaPlugin:
         return Reply(
             template.format(name=turn.character.name, limit=limit, reset_in=describe_wait(left))
         )
+
+    @hookimpl
+    async def honeychat_turn_complete(self, turn: Turn) -> None:
+        if turn.tier.daily_message_limit is None or not turn.tools:
+            return
+        if turn.message.platform in self.config.exempt_platforms:
+            return
+        steps = len({record["step"] for record in turn.tools})
+        cost = (
+            steps * self.config.tool_step_weight
+            + turn.timings.get("tools", 0.0) * self.config.tool_second_weight
+        )
+        if cost <= 0:
+            return
+        platform, user_id = turn.message.platform, turn.message.user_id
+        day, _ = self.local_day(platform, user_id)
+        await self.count(turn.bot, self.key(turn.bot, platform, user_id, day), cost, tools=True)

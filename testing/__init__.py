@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from honeychat.testing.channel import RecordingChannel
     from honeychat.testing.fake_llm import FakeLLM
     from honeychat.testing.pytest_plugin import BotFactory, memory_state, send
+    from honeychat.testing.tools import tool_context
 
 _EXPORTS = {
     "BotFactory": "honeychat.testing.pytest_plugin",
@@ -26,9 +27,10 @@ _EXPORTS = {
     "memory_state": "honeychat.testing.pytest_plugin",
     "FakeLLM": "honeychat.testing.fake_llm",
     "RecordingChannel": "honeychat.testing.channel",
+    "tool_context": "honeychat.testing.tools",
 }
 
-__all__ = ["BotFactory", "FakeLLM", "RecordingChannel", "memory_state", "send"]
+__all__ = ["BotFactory", "FakeLLM", "RecordingChannel", "memory_state", "send", "tool_context"]
 
 
 def __getattr__(name: str) -> Any:

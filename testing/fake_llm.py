@@ -56,8 +56,38 @@ from aiohttp import web
 
 from honeychat.testing.media import sample_label
 
-Responder = Callable[[dict[str, Any]], str]
-"""Computes a reply from the parsed request body."""
+
+@dataclass(frozen=True, slots=True)
+class ToolCalls:
+    """A scripted answer that asks for tool calls instead of (or after) some text.
+
+    ``calls`` are ``(name, arguments)`` pairs; arguments are a dict (sent as
+    JSON) or a raw string (to send broken JSON). Streamed, each call's
+    arguments are split across several chunks as OpenAI streams them, and
+    two calls are two ``index`` values of the same answer.
+    """
+
+    calls: tuple[tuple[str, dict[str, Any] | str], ...]
+    text: str = ""
+
+    def wire_calls(self) -> list[dict[str, Any]]:
+        """The calls in OpenAI's ``tool_calls`` form, with fresh ids."""
+        return [
+            {
+                "id": f"call_{uuid.uuid4().hex[:12]}",
+                "type": "function",
+                "function": {
+                    "name": name,
+                    "arguments": args if isinstance(args, str) else json.dumps(args),
+                },
+            }
+            for name, args in self.calls
+        ]
+
+
+Answer = str | ToolCalls
+Responder = Callable[[dict[str, Any]], Answer]
+"""Computes a reply (text, or :class:`ToolCalls`) from the parsed request body."""
 
 FaultKind = Literal["error", "empty", "content_filter", "break", "delay"]
 
@@ -117,7 +147,7 @@ class _Fault:
 class _State:
     """Everything a test may change while the server runs (guarded by a lock)."""
 
-    script: deque[str] = field(default_factory=deque)
+    script: deque[Answer] = field(default_factory=deque)
     faults: deque[_Fault] = field(default_factory=deque)
     model_faults: dict[str, _Fault] = field(default_factory=dict)
 
@@ -149,6 +179,9 @@ class FakeLLM:
         self.keepalive_interval: float = 0.0
         """While a streamed request waits out its delay, send an SSE comment
         (``: keep-alive``, as OpenRouter does) this often (0: never)."""
+        self.toolless_models: set[str] = set()
+        """Models that answer a request carrying ``tools`` with HTTP 400, like a provider
+        serving a model without function calling."""
         self.audio_delay: float = 0.0
         """Seconds to wait before answering every audio request (for timeout tests)."""
         self.speech_audio: bytes | None = None
@@ -244,8 +277,9 @@ class FakeLLM:
 
     # Scripting
 
-    def script(self, replies: Iterable[str]) -> None:
-        """Queue exact replies, used in order before the responder and the default."""
+    def script(self, replies: Iterable[Answer]) -> None:
+        """Queue exact replies (text or :class:`ToolCalls`), used in order before the
+        responder and the default."""
         with self._lock:
             self._state.script.extend(replies)
 
@@ -390,12 +424,15 @@ class FakeLLM:
                 self._state.faults.popleft()
             return fault
 
-    def _reply_for(self, body: dict[str, Any]) -> str:
+    def _reply_for(self, body: dict[str, Any]) -> Answer:
         with self._lock:
             if self._state.script:
                 return self._state.script.popleft()
         if self.responder is not None:
             return self.responder(body)
+        return self._default_reply(body)
+
+    def _default_reply(self, body: dict[str, Any]) -> str:
         last = next(
             (
                 m
@@ -431,6 +468,10 @@ class FakeLLM:
         if not isinstance(body.get("model"), str) or not body["model"]:
             return _error(400, "'model' is required.", "invalid_request")
         model: str = body["model"]
+        if body.get("tools") and model in self.toolless_models:
+            return _error(400, f"{model} does not support tools.", "invalid_request")
+        if (problem := _tool_message_problem(body["messages"])) is not None:
+            return _error(400, problem, "invalid_request")
 
         fault = self._take_fault(model)
         delay = self.delay + (fault.seconds if fault and fault.kind == "delay" else 0.0)
@@ -453,7 +494,12 @@ class FakeLLM:
         elif fault is not None and fault.kind == "content_filter":
             text, finish_reason = "", "content_filter"
         else:
-            text = self._reply_for(body)
+            answer = self._reply_for(body)
+            if isinstance(answer, ToolCalls):
+                if body.get("tools") and body.get("tool_choice") != "none":
+                    return await self._tool_calls(request, body, model, answer, early)
+                answer = answer.text or self._default_reply(body)
+            text = answer
         usage = {
             "prompt_tokens": sum(
                 len(_content_text(m.get("content")).split())
@@ -494,6 +540,70 @@ class FakeLLM:
             response=early,
         )
 
+    async def _tool_calls(
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        model: str,
+        answer: ToolCalls,
+        early: web.StreamResponse | None,
+    ) -> web.StreamResponse:
+        """Answer with tool calls: one message, or chunks with the arguments in pieces."""
+        calls = answer.wire_calls()
+        usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+        completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        if not body.get("stream"):
+            return web.json_response(
+                {
+                    "id": completion_id,
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {
+                                "role": "assistant",
+                                "content": answer.text or None,
+                                "tool_calls": calls,
+                            },
+                            "finish_reason": "tool_calls",
+                        }
+                    ],
+                    "usage": usage,
+                }
+            )
+        response = early
+        if response is None:
+            response = web.StreamResponse(
+                headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+            )
+            await response.prepare(request)
+
+        async def send(delta: dict[str, Any], finish: str | None = None) -> None:
+            await response.write(_chunk(completion_id, 0, model, delta, finish))
+
+        await send({"role": "assistant", "content": None})
+        for piece in _CHUNK.findall(answer.text):
+            await send({"content": piece})
+        for index, call in enumerate(calls):
+            head = {"index": index, "id": call["id"], "type": "function"}
+            await send(
+                {
+                    "tool_calls": [
+                        {**head, "function": {"name": call["function"]["name"], "arguments": ""}}
+                    ]
+                }
+            )
+            arguments = call["function"]["arguments"]
+            for start in range(0, len(arguments), 5):
+                piece = {"index": index, "function": {"arguments": arguments[start : start + 5]}}
+                await send({"tool_calls": [piece]})
+        await send({}, "tool_calls")
+        options = body.get("stream_options")
+        wants_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        return await _end_stream(response, completion_id, 0, model, usage if wants_usage else None)
+
     async def _keep_alive(self, request: web.Request, seconds: float) -> web.StreamResponse:
         """Start an SSE body and send only comments for ``seconds``."""
         response = web.StreamResponse(
@@ -525,16 +635,8 @@ class FakeLLM:
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
 
-        async def send(delta: dict[str, Any], finish: str | None, **extra: Any) -> None:
-            chunk = {
-                "id": completion_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-                **extra,
-            }
-            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        async def send(delta: dict[str, Any], finish: str | None) -> None:
+            await response.write(_chunk(completion_id, created, model, delta, finish))
 
         await send({"role": "assistant", "content": ""}, None)
         for number, piece in enumerate(_CHUNK.findall(text)):
@@ -547,19 +649,7 @@ class FakeLLM:
                 await asyncio.sleep(self.chunk_delay)
             await send({"content": piece}, None)
         await send({}, finish_reason)
-        if usage is not None:
-            final = {
-                "id": completion_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "choices": [],
-                "usage": usage,
-            }
-            await response.write(f"data: {json.dumps(final)}\n\n".encode())
-        await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
-        return response
+        return await _end_stream(response, completion_id, created, model, usage)
 
     async def _embeddings(self, request: web.Request) -> web.Response:
         record = await self._record(request)
@@ -734,6 +824,66 @@ def _image_labels(content: Any) -> list[str]:
                 data = base64.b64decode(url.split(",", 1)[1])
         labels.append(sample_label(data) or "?")
     return labels
+
+
+def _chunk(
+    completion_id: str, created: int, model: str, delta: dict[str, Any], finish: str | None
+) -> bytes:
+    """One SSE event of a streamed completion (``chat.completion.chunk``)."""
+    chunk = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return f"data: {json.dumps(chunk)}\n\n".encode()
+
+
+async def _end_stream(
+    response: web.StreamResponse,
+    completion_id: str,
+    created: int,
+    model: str,
+    usage: dict[str, int] | None,
+) -> web.StreamResponse:
+    """Send the usage chunk (when asked for) and ``[DONE]``, and end the body."""
+    if usage is not None:
+        final = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [],
+            "usage": usage,
+        }
+        await response.write(f"data: {json.dumps(final)}\n\n".encode())
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
+
+
+def _tool_message_problem(messages: list[Any]) -> str | None:
+    """Why a conversation breaks OpenAI's tool-message rules (``None``: it does not).
+
+    Each assistant message with ``tool_calls`` must be followed by one
+    ``role: tool`` message per call id, and a tool message must answer such a call.
+    """
+    pending: set[str] = set()
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        if message.get("role") == "tool":
+            call_id = message.get("tool_call_id")
+            if call_id not in pending:
+                return f"a tool message answers no preceding tool call ({call_id!r})."
+            pending.discard(call_id)
+            continue
+        if pending:
+            return f"tool calls without results: {', '.join(sorted(pending))}."
+        if message.get("role") == "assistant" and message.get("tool_calls"):
+            pending = {str(c.get("id")) for c in message["tool_calls"] if isinstance(c, dict)}
+    return None
 
 
 def _error(

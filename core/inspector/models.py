@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,10 +46,19 @@ class Message(BaseModel):
     role: str
     text: str
     at: datetime
+    tools: list[dict[str, Any]] = Field(
+        default=[], description="A reply's tool calls with their (cut) results."
+    )
 
     @classmethod
     def of(cls, message: StoredMessage) -> Message:
-        return cls(seq=message.seq, role=message.role.value, text=message.text, at=message.at)
+        return cls(
+            seq=message.seq,
+            role=message.role.value,
+            text=message.text,
+            at=message.at,
+            tools=[dict(r) for r in message.tools],
+        )
 
 
 class RecentMessages(BaseModel):
@@ -119,6 +129,7 @@ class ExportedMessage(BaseModel):
     role: str
     text: str
     at: str
+    tools: list[dict[str, Any]] = []
 
 
 class ExportedSummary(BaseModel):
@@ -212,10 +223,24 @@ class TrailLorebook(BaseModel):
     tokens: int = 0
 
 
+class TrailTool(BaseModel):
+    """One tool call the reply made, with what the tool answered (cut)."""
+
+    step: int = Field(description="The round of tool calls it belonged to (1 first).")
+    name: str
+    arguments: str = Field(description="The JSON arguments the model sent.")
+    result: str = Field(description="What the model read (cut to TOOL_HISTORY_MAX_CHARS).")
+    error: bool
+    seconds: float
+    source: str = Field(default="", description="A plugin, or mcp:SERVER.")
+    tokens: int = 0
+
+
 class TrailTokens(BaseModel):
     memory: int
     recent: int
     lorebook: int
+    tools: int = 0
 
 
 class Trail(BaseModel):
@@ -228,6 +253,7 @@ class Trail(BaseModel):
     memory: list[TrailMemory]
     recent: list[TrailRecent]
     lorebook: list[TrailLorebook]
+    tools: list[TrailTool] = []
     tokens: TrailTokens
     unavailable: list[str]
 

@@ -28,7 +28,7 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -172,12 +172,12 @@ def _int(value: Any) -> int:
     return int(_str(value)) if value is not None else 0
 
 
-def _message_json(role: Role, text: str, at: datetime) -> str:
+def _message_json(role: Role, text: str, at: datetime, tools: Sequence[dict[str, Any]] = ()) -> str:
     """The stored JSON of a message minus its ``seq``, which the append script adds.
 
     ``text`` must already be clean (see :func:`honeychat.core.sanitize.clean_text`).
     """
-    data = StoredMessage(seq=0, role=role, text=text, at=at).to_dict()
+    data = StoredMessage(seq=0, role=role, text=text, at=at, tools=tuple(tools)).to_dict()
     del data["seq"]
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
@@ -258,7 +258,13 @@ class RedisHotStore:
     # HotStore
 
     async def append(
-        self, conversation: ConversationKey, role: Role, text: str, at: datetime
+        self,
+        conversation: ConversationKey,
+        role: Role,
+        text: str,
+        at: datetime,
+        *,
+        tools: Sequence[dict[str, Any]] = (),
     ) -> StoredMessage:
         """Store one message in a single round trip; return it with its sequence number.
 
@@ -268,7 +274,7 @@ class RedisHotStore:
         appends again.
         """
         text = clean_text(text)
-        body = _message_json(Role(role), text, at)
+        body = _message_json(Role(role), text, at, tools)
         with _unavailable():
             seq = _int(
                 await self._append(
@@ -278,7 +284,7 @@ class RedisHotStore:
             )
         if seq < 0:
             raise StateMissing(conversation)
-        return StoredMessage(seq=seq, role=Role(role), text=text, at=at)
+        return StoredMessage(seq=seq, role=Role(role), text=text, at=at, tools=tuple(tools))
 
     async def restore_state(
         self, conversation: ConversationKey, last_summarized: int, generation: int

@@ -134,24 +134,38 @@ class MemoryService:
         return result
 
     async def persist(
-        self, conversation: ConversationKey, role: Role, text: str, at: datetime
+        self,
+        conversation: ConversationKey,
+        role: Role,
+        text: str,
+        at: datetime,
+        *,
+        tools: Sequence[dict[str, Any]] = (),
     ) -> StoredMessage | None:
-        """Store one message (text made storable first, see :mod:`honeychat.core.sanitize`)."""
+        """Store one message (text made storable first, see :mod:`honeychat.core.sanitize`),
+        with a reply's tool records."""
         if self.hot is None:
             return None
         return await self._guard(
-            self.hot_health, self._append(conversation, role, clean_text(text), at), None
+            self.hot_health, self._append(conversation, role, clean_text(text), at, tools), None
         )
 
     async def _append(
-        self, conversation: ConversationKey, role: Role, text: str, at: datetime
+        self,
+        conversation: ConversationKey,
+        role: Role,
+        text: str,
+        at: datetime,
+        tools: Sequence[dict[str, Any]] = (),
     ) -> StoredMessage:
         assert self.hot is not None
+        # Only a reply that used tools passes them, so a store without ``tools`` keeps working.
+        extra = {"tools": tools} if tools else {}
         try:
-            return await self.hot.append(conversation, role, text, at)
+            return await self.hot.append(conversation, role, text, at, **extra)
         except StateMissing:
             await self.restore_state(conversation)
-            return await self.hot.append(conversation, role, text, at)
+            return await self.hot.append(conversation, role, text, at, **extra)
 
     async def restore_state(self, conversation: ConversationKey) -> None:
         """Give a conversation without hot state (new, or lost by Redis) its state back.

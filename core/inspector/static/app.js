@@ -112,11 +112,16 @@ function renderTrail(t) {
       ` · score ${score(line.score)} · ${line.tokens} tokens`), line.text)));
   const recent = t.recent.map((m) => `#${m.seq}`).join(", ") || "none";
   const lore = t.lorebook.map((e) => `${e.name || e.id} (${e.tokens} tokens)`).join(", ") || "none";
+  const tools = (t.tools || []).map((c) =>
+    el("div", { class: "trail-line" }, el("span", { class: "meta" },
+      `tool ${c.name}(${c.arguments}) · step ${c.step} · ${c.seconds.toFixed(2)} s` +
+      `${c.error ? " · failed" : ""}${c.source ? " · " + c.source : ""}`), c.result));
   return el("details", { class: "trail" },
     el("summary", {}, "Why did it say that?"),
     el("p", { class: "meta" }, `Memory ${t.tokens.memory} tokens · recent messages ${recent} ` +
-      `(${t.tokens.recent} tokens) · lorebook ${lore}`),
-    ...(memory.length ? memory : [el("p", {}, "No memory lines in this prompt.")]));
+      `(${t.tokens.recent} tokens) · lorebook ${lore} · tools ${(t.tools || []).length}`),
+    ...(memory.length ? memory : [el("p", {}, "No memory lines in this prompt.")]),
+    ...tools);
 }
 
 function renderMessages(recent, trails = []) {
