@@ -91,8 +91,10 @@ async def forget(call: CommandCall) -> Reply:
 
 async def memory(call: CommandCall) -> Reply:
     verb, _, value = call.args.strip().lower().partition(" ")
-    if verb == "share":
+    if verb == "share":  # "/memory share on"; Discord's option "share" gives "on" alone
         return await space_commands.share(call, value.strip())
+    if verb in ("on", "off"):
+        return await space_commands.share(call, verb)
     data = await call.bot.plugins.first(
         "honeychat_export_memory", conversation=call.conversation, bot=call.bot
     )

@@ -10,12 +10,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from slack_kit import SECRET, events_url, start_adapter
 
-from honeychat.adapters.slack.adapter import EVENTS_PATH, SlackAdapter
+from honeychat.adapters.slack.adapter import SlackAdapter
 from honeychat.core.types import ConversationKey
 from honeychat.testing.fake_slack import Delivery, FakeSlack, deliver, event_callback
 
-SECRET = "test-signing-secret"
 WAIT = 15.0
 
 
@@ -25,21 +25,6 @@ async def slack() -> AsyncIterator[FakeSlack]:
         yield fake
 
 
-async def start_adapter(bot_factory: Any, slack: FakeSlack, **settings: Any) -> SlackAdapter:
-    """A started adapter in HTTP mode on a fresh bot talking to ``slack``."""
-    bot = await bot_factory(
-        slack_bot_token="xoxb-test",
-        slack_signing_secret=SECRET,
-        slack_api_url=slack.base_url.rstrip("/"),
-        slack_host="127.0.0.1",
-        slack_port=0,
-        **settings,
-    )
-    adapter = SlackAdapter(bot)
-    await adapter.start()
-    return adapter
-
-
 @pytest.fixture
 async def adapter(bot_factory: Any, slack: FakeSlack) -> AsyncIterator[SlackAdapter]:
     adapter = await start_adapter(bot_factory, slack)
@@ -47,8 +32,7 @@ async def adapter(bot_factory: Any, slack: FakeSlack) -> AsyncIterator[SlackAdap
     await adapter.stop()
 
 
-def url(adapter: SlackAdapter) -> str:
-    return f"http://127.0.0.1:{adapter.port}{EVENTS_PATH}"
+url = events_url
 
 
 def dm(
