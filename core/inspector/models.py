@@ -17,12 +17,14 @@ class ErrorResponse(BaseModel):
 
 
 class ConversationRef(BaseModel):
-    """A conversation: one user talking to one character on one platform."""
+    """A conversation: one user talking to one character on one platform, or (``kind``
+    ``space``) a shared space with its character, ``user_id`` then holding the space's id."""
 
     id: str
     platform: str
     user_id: str
     character: str
+    kind: str = "private"
 
 
 class ConversationPage(BaseModel):
@@ -45,10 +47,20 @@ class Message(BaseModel):
     role: str
     text: str
     at: datetime
+    speaker: str | None = None
+    """In a space: the display name of the member who wrote it."""
+    speaker_id: str | None = None
 
     @classmethod
     def of(cls, message: StoredMessage) -> Message:
-        return cls(seq=message.seq, role=message.role.value, text=message.text, at=message.at)
+        return cls(
+            seq=message.seq,
+            role=message.role.value,
+            text=message.text,
+            at=message.at,
+            speaker=message.speaker,
+            speaker_id=message.speaker_id,
+        )
 
 
 class RecentMessages(BaseModel):
