@@ -21,10 +21,7 @@ EPHEMERAL = 64
 
 def callback_for(rig: DiscordRig, interaction: dict[str, Any]) -> Any:
     """The recorded callback request answering one interaction, if any."""
-    matches = rig.fake.requests_matching(
-        "POST", rf"/interactions/{interaction['id']}/[^/]+/callback"
-    )
-    return matches[0].json if matches else None
+    return rig.callback(interaction)
 
 
 def buttons(message_data: dict[str, Any]) -> list[dict[str, Any]]:
