@@ -296,7 +296,7 @@ class Bot:
         except Exception:
             log.exception("turn failed for %s:%s", message.platform, message.user_id)
             try:
-                character = await self.current_character(message.platform, message.user_id)
+                _, character = await self.conversation_for(message)
                 await channel.send(Reply(character.error_message))
             except Exception:
                 log.exception("could not even send the error reply")
