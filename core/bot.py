@@ -8,7 +8,9 @@ client, and runs each turn through the hook pipeline. Adapters call
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
 import re
 import time
 from collections import OrderedDict
@@ -29,6 +31,8 @@ from honeychat.core.prompt import assemble
 from honeychat.core.redact import register_secrets, settings_secrets
 from honeychat.core.settings import Settings
 from honeychat.core.shutdown import within
+from honeychat.core.space_settings import SpaceSettings
+from honeychat.core.spaces import MemoryScope, memory_scope, space_of
 from honeychat.core.tool_turn import tool_loop
 from honeychat.core.tools import UNTRUSTED_NOTE, Tool, ToolRegistry
 from honeychat.core.turn import Command, CommandCall, Turn
@@ -51,6 +55,9 @@ if TYPE_CHECKING:
     from honeychat.core.provenance import TrailStore
 
 log = logging.getLogger(__name__)
+
+EVENT_START_WAIT_SECONDS = 5.0
+"""How long an event's work waits for the event that arrived before it to start."""
 
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@\S+)?(?:\s+(.*))?$", re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -83,10 +90,13 @@ class Bot:
         self.memory: MemoryService | None = None
         self.trails: TrailStore | None = None  # set by the provenance plugin
         self._locks = KeyedLock()
+        self._last_event_start: asyncio.Event | None = None
         self.ordering = ConversationOrder(self)
         """Orders each conversation's turns across the processes sharing Redis."""
         self._seen_local: OrderedDict[str, float] = OrderedDict()
         self._user_characters: dict[str, str] = {}
+        self.spaces = SpaceSettings(self)
+        """Each space's character and reply policy, and who shares private memory in spaces."""
         self.started = False
 
     # Lifecycle
@@ -206,9 +216,27 @@ class Bot:
                 log.warning("could not store the user's character: %s", exc)
         return character
 
+    async def space_character(self, platform: str, space: str) -> Character:
+        """The character a space's admins chose (the default until they pick one)."""
+        chosen = await self.spaces.character_id(platform, space)
+        return (self.characters.get(chosen) if chosen else None) or self.characters.default
+
     async def conversation_for(self, message: IncomingMessage) -> tuple[ConversationKey, Character]:
+        """The conversation ``message`` belongs to: its space's in a shared chat (with the
+        space's character), else the user's private one (with the user's character)."""
+        space = space_of(message)
+        if space is not None:
+            character = await self.space_character(message.platform, space)
+            return ConversationKey.for_space(message.platform, space, character.id), character
         character = await self.current_character(message.platform, message.user_id)
         return ConversationKey(message.platform, message.user_id, character.id), character
+
+    async def scope_for(self, message: IncomingMessage, character: Character) -> MemoryScope:
+        """Which memories a reply to ``message`` may see (:func:`memory_scope` decides)."""
+        shares = space_of(message) is not None and await self.spaces.shares_private(
+            message.platform, message.user_id, character.id
+        )
+        return memory_scope(message, character.id, shares_private=shares)
 
     async def claim_event(self, platform: str, event_id: str) -> bool:
         """Record that this process handles a platform event; False if it was recorded before.
@@ -245,7 +273,22 @@ class Bot:
         update polled again after a restart) is one policy, owned by the core.
         Returns whether the work ran.
         """
-        if event_id is not None and not await self.claim_event(platform, event_id):
+        earlier, started = self._last_event_start, asyncio.Event()
+        self._last_event_start = started
+        try:
+            claimed = event_id is None or await self.claim_event(platform, event_id)
+            # The claim is a Redis round trip, and two claims may come back in either
+            # order: the work of events starts in the order they arrived, so their
+            # messages queue (core.ordering) in the platform's order.
+            if earlier is not None and not earlier.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(EVENT_START_WAIT_SECONDS):
+                        await earlier.wait()
+        finally:
+            # Set before ``work`` runs: waiters resume only after ``work`` has run up to
+            # its first await, where a message takes its place in its queue.
+            started.set()
+        if not claimed:
             work.close()
             log.info("%s event %s was already handled; skipped", platform, event_id)
             return False
@@ -289,7 +332,7 @@ class Bot:
         except Exception:
             log.exception("turn failed for %s:%s", message.platform, message.user_id)
             try:
-                character = await self.current_character(message.platform, message.user_id)
+                _, character = await self.conversation_for(message)
                 await channel.send(Reply(character.error_message))
             except Exception:
                 log.exception("could not even send the error reply")
@@ -299,7 +342,13 @@ class Bot:
     def _may_be_turn(self, message: IncomingMessage) -> bool:
         """Whether ``message`` will become a chat turn (not a command, addressed to the bot)."""
         text, _ = self.clean_text(message.text)
-        return bool(text) and message.addresses_bot and not _COMMAND.match(text)
+        kept = message.addresses_bot or self._kept_unaddressed(message)
+        return bool(text) and kept and not _COMMAND.match(text)
+
+    def _kept_unaddressed(self, message: IncomingMessage) -> bool:
+        """Whether a message not addressed to the bot still goes into its space's memory
+        (and may get a reply by the space's policy)."""
+        return space_of(message) is not None and self.settings.space_record_unaddressed
 
     async def _handle(self, message: IncomingMessage, channel: Channel) -> None:
         message = expand_image_command(message)
@@ -311,17 +360,55 @@ class Bot:
             )
             await channel.send(reply)
             return
-        if not message.addresses_bot:
+        if not message.addresses_bot and not (text and self._kept_unaddressed(message)):
             return
         conversation, character = await self.conversation_for(message)
         if not text and not media.usable_attachments(
             message, media.options_for(self, message, character)
         ):
-            if message.attachments:
+            if message.attachments and message.addresses_bot:
                 await channel.send(media.unusable_reply(message))
             return
         async with self.ordering.hold(conversation):
+            if conversation.is_space and not await self._answers_in_space(message, text):
+                await self._record(message, conversation, character, text)
+                return
             await self._turn(message, channel, conversation, character, text, was_cut)
+
+    async def _answers_in_space(self, message: IncomingMessage, text: str) -> bool:
+        """The space's reply policy and rate limit, for one message posted in it."""
+        space = space_of(message)
+        assert space is not None
+        policy = await self.spaces.policy(message.platform, space)
+        if not policy.wants(message, text, random.random()):
+            return False
+        limit = (
+            self.settings.space_replies_per_minute
+            if policy.per_minute is None
+            else policy.per_minute
+        )
+        if await self.spaces.take_reply_slot(message.platform, space, limit):
+            return True
+        log.info(
+            "reply limit reached in %s:%s; message kept without a reply", message.platform, space
+        )
+        return False
+
+    async def _record(
+        self,
+        message: IncomingMessage,
+        conversation: ConversationKey,
+        character: Character,
+        text: str,
+    ) -> None:
+        """Keep a space message the bot does not answer in the space's memory."""
+        tier_name, tier = self.settings.tier_for(message.platform, message.user_id)
+        turn = Turn(self, message, conversation, character, tier_name, tier, text)
+        await self.ordering.confirm()
+        await self.plugins.first(
+            "honeychat_persist", conversation=conversation, role="user", text=text, turn=turn
+        )
+        await self.plugins.call("honeychat_schedule_summary", conversation=conversation, bot=self)
 
     async def _turn(
         self,
@@ -336,6 +423,7 @@ class Bot:
         METRICS.messages_handled.labels(message.platform).inc()
         tier_name, tier = self.settings.tier_for(message.platform, message.user_id)
         turn = Turn(self, message, conversation, character, tier_name, tier, text)
+        turn.scope = await self.scope_for(message, character)
         stop = await self.plugins.first("honeychat_ingest", turn=turn)
         if isinstance(stop, Reply):
             await channel.send(stop)
@@ -365,6 +453,7 @@ class Bot:
             sections=sections,
             current_seq=stored.seq if stored else None,
             user_name=message.user_name,
+            in_space=conversation.is_space,
         )
         messages = media.with_image_parts(prompt.messages, turn.media)
         if prompt.fired:

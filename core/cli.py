@@ -108,9 +108,15 @@ def cmd_memory(settings: Settings, args: argparse.Namespace) -> int:
     async def work(bot: Any) -> int:
         from honeychat.core.types import ConversationKey
 
-        # Without --character: the one this user talks to now (as `honeychat chat` would).
-        current = await bot.current_character(args.platform, args.user)
-        conversation = ConversationKey(args.platform, args.user, args.character or current.id)
+        # Without --character: the one this user (or space) talks to now.
+        if args.space:
+            current = await bot.space_character(args.platform, args.space)
+            conversation = ConversationKey.for_space(
+                args.platform, args.space, args.character or current.id
+            )
+        else:
+            current = await bot.current_character(args.platform, args.user)
+            conversation = ConversationKey(args.platform, args.user, args.character or current.id)
         data = await bot.plugins.first(
             "honeychat_export_memory", conversation=conversation, bot=bot
         )
@@ -138,7 +144,7 @@ def cmd_memory(settings: Settings, args: argparse.Namespace) -> int:
             from honeychat.core.forget import clear_conversation
 
             await clear_conversation(bot, conversation)
-            if conversation.platform == "terminal":
+            if conversation.platform == "terminal" and not conversation.is_space:
                 from honeychat.adapters.terminal import forget_history
 
                 forget_history(settings.data_dir, args.user)
@@ -303,6 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
     memory.add_argument("query", nargs="?", default="", help="text to search for (search only)")
     memory.add_argument("--platform", default="terminal")
     memory.add_argument("--user", default=getpass.getuser())
+    memory.add_argument(
+        "--space",
+        default=None,
+        help="a shared space's id instead of a user (Telegram chat id, Discord channel id, "
+        "Slack TEAM:CHANNEL)",
+    )
     memory.add_argument("--character", default=None)
     memory.add_argument("-k", type=int, default=5, help="how many results (search only)")
     memory.set_defaults(handler=cmd_memory)

@@ -22,3 +22,16 @@ async def clear_conversation(bot: Bot, conversation: ConversationKey) -> None:
     )
     forget_images(bot.settings.data_dir, conversation)
     await bot.plugins.call("honeychat_conversation_cleared", conversation=conversation, bot=bot)
+
+
+async def forget_contributions(bot: Bot, space: ConversationKey, user_id: str) -> int:
+    """Forget what one member said in a space: their messages, and every summary line
+    whose provenance includes one of them. Returns how many messages and lines went.
+
+    Raises ``StoreUnavailable`` when memory cannot be reached (or is switched off).
+    """
+    from honeychat.core.memory.stores import StoreUnavailable
+
+    if bot.memory is None:
+        raise StoreUnavailable("hot", "memory is switched off")
+    return await bot.memory.forget_speaker(space, user_id)

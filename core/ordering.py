@@ -53,6 +53,8 @@ HEARTBEAT_TTL_SECONDS = 10.0
 """After this long without a heartbeat, a process's waiting messages no longer hold others back."""
 POLL_SECONDS = 0.02
 """How often a waiting turn checks whether it may start."""
+REGISTRATION_WAIT_SECONDS = 5.0
+"""How long a message waits for the one that arrived before it in this process to queue."""
 
 _STORE_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
@@ -107,6 +109,7 @@ class ConversationOrder:
         self._degraded = False
         self._script: Any = None
         self._local = KeyedLock()
+        self._last_registration: asyncio.Task[ConversationKey | None] | None = None
 
     # Keys
 
@@ -139,14 +142,27 @@ class ConversationOrder:
         ticket = None
         if message is not None and self._bot.redis is not None:
             ticket = Ticket(_entry(message, self.process_id))
-            ticket.registration = asyncio.create_task(self._register(ticket, message))
+            earlier = self._last_registration
+            ticket.registration = asyncio.create_task(self._register(ticket, message, earlier))
+            self._last_registration = ticket.registration
         _current.set(ticket)
         return ticket
 
-    async def _register(self, ticket: Ticket, message: IncomingMessage) -> ConversationKey | None:
+    async def _register(
+        self,
+        ticket: Ticket,
+        message: IncomingMessage,
+        earlier: asyncio.Task[ConversationKey | None] | None,
+    ) -> ConversationKey | None:
         try:
             await self._ensure_heartbeat()
             conversation, _ = await self._bot.conversation_for(message)
+            # Messages that arrived earlier in this process take their places first: finding
+            # a conversation may await Redis (a space's character), so a later message could
+            # otherwise queue ahead of an earlier one and take the lease. Bounded: each
+            # registration is a few Redis calls, each within its own timeout.
+            if earlier is not None and not earlier.done():
+                await asyncio.wait({earlier}, timeout=REGISTRATION_WAIT_SECONDS)
             await self._may_start(conversation, ticket)
         except _STORE_ERRORS as exc:
             self._fell_back(exc)

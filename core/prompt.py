@@ -17,6 +17,12 @@ The order, top to bottom (each part only when the character has it):
 are resolved here, at prompt time: ``{{user}}`` is the speaker's display
 name. The prompt's size depends on the buffer, K and the budgets, never on
 how long the conversation has been.
+
+In a shared space (``in_space``) every member's message starts with the
+speaker's label in square brackets, taken from the stored message's data
+(:func:`honeychat.core.spaces.speaker_label`), and the system prompt names
+the speaker and the other participants of the recent buffer; memories the
+speaker shared from their private chat come in a block of their own.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from honeychat.core import lorebook
+from honeychat.core import lorebook, spaces
 from honeychat.core.characters import Character
 from honeychat.core.memory.tokens import count_tokens
 from honeychat.core.tools import history_messages as tool_history
@@ -119,6 +125,7 @@ def system_prompt(
     user_name: str | None = None,
     fired: Sequence[lorebook.FiredEntry] = (),
     examples_budget: int = EXAMPLES_BUDGET_TOKENS,
+    in_space: bool = False,
 ) -> str:
     """The system prompt (see the module docstring for the order of its parts)."""
     parts: list[str] = []
@@ -143,22 +150,38 @@ def system_prompt(
             )
         )
     if context.relevant:
+        earlier = "in this group" if in_space else "with this user"
         parts.append(
             _summary_block(
-                "Things you remember from earlier conversations with this user (use them when relevant):",
+                f"Things you remember from earlier conversations {earlier} (use them when relevant):",
                 context.relevant,
             )
         )
+    if in_space:
+        speaker = spaces.speaker_label(user_name, character.name)
+        if context.shared:
+            parts.append(
+                _summary_block(
+                    f"Things {speaker} told you in private and allows you to use here "
+                    "(use them only when relevant):",
+                    context.shared,
+                )
+            )
+        others = spaces.participants(context.recent, character.name, besides=speaker)
+        parts.append(spaces.space_section(speaker, others, character.name))
     parts.extend(section.strip() for section in sections if section and section.strip())
     return "\n\n".join(parts)
 
 
-def history_messages(recent: Sequence[StoredMessage], current_seq: int | None) -> list[LLMMessage]:
+def history_messages(
+    recent: Sequence[StoredMessage], current_seq: int | None, character_name: str | None = None
+) -> list[LLMMessage]:
     """The recent buffer as chat messages, without the current user message.
 
     A reply that used tools is preceded by its tool calls and their (cut)
     results, as the model saw them; the LLM client leaves them out for a
-    model that gets no tools.
+    model that gets no tools. With ``character_name`` (a space), each member's
+    message starts with its speaker label.
     """
     messages: list[LLMMessage] = []
     for m in recent:
@@ -166,8 +189,14 @@ def history_messages(recent: Sequence[StoredMessage], current_seq: int | None) -
             continue
         if m.tools:
             messages += tool_history(m.tools)
-        messages.append({"role": m.role.value, "content": m.text})
+        messages.append({"role": m.role.value, "content": _content(m, character_name)})
     return messages
+
+
+def _content(message: StoredMessage, character_name: str | None) -> str:
+    if character_name is None or message.role is not Role.USER:
+        return message.text
+    return spaces.attributed(message.text, spaces.speaker_label(message.speaker, character_name))
 
 
 @dataclass(slots=True)
@@ -191,9 +220,12 @@ def assemble(
     current_seq: int | None = None,
     user_name: str | None = None,
     examples_budget: int = EXAMPLES_BUDGET_TOKENS,
+    in_space: bool = False,
 ) -> Prompt:
     """The request of one turn: system prompt, history, the user's message, post-history instructions."""
-    history = history_messages(context.recent, current_seq)
+    if in_space:  # {{user}} and the speaker's label are the same safe name
+        user_name = spaces.speaker_label(user_name, character.name)
+    history = history_messages(context.recent, current_seq, character.name if in_space else None)
     scanned = [m["content"] for m in history if m["role"] != "tool" and m["content"]]
     scanned.append(user_text)
     fired = lorebook.scan(character.lorebook, scanned)
@@ -207,10 +239,13 @@ def assemble(
                 user_name=user_name,
                 fired=fired,
                 examples_budget=examples_budget,
+                in_space=in_space,
             ),
         }
     ]
     messages += history
+    if in_space:
+        user_text = spaces.attributed(user_text, spaces.speaker_label(user_name, character.name))
     messages.append({"role": Role.USER.value, "content": user_text})
     if character.post_history_instructions.strip():
         text = character.post_history_instructions.replace("{{original}}", "").strip()

@@ -180,6 +180,16 @@ class Settings(BaseSettings):
     slack_host: str = "0.0.0.0"
     """Interface the Slack Events API endpoint (``/slack/events``) listens on in HTTP mode."""
 
+    # Shared spaces (groups, server channels, Slack channels): see docs/spaces.md
+    space_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """``platform:user_id`` entries allowed to run admin commands in every space, besides
+    the platform's own admins."""
+    space_replies_per_minute: int = Field(default=20, ge=0)
+    """Default cap on the replies the bot posts in one space per minute (0: no replies)."""
+    space_record_unaddressed: bool = True
+    """Keep messages not addressed to the bot (when the platform delivers them) in the
+    space's memory, without replying."""
+
     # Scaling out
     conversation_lease_seconds: float = Field(default=150.0, gt=0)
     """How long one process holds a conversation's lease (extended while its turn runs); must
@@ -277,6 +287,7 @@ class Settings(BaseSettings):
         "disabled_plugins",
         "adapters",
         "discord_allowed_channels",
+        "space_admins",
         "inspector_cors_origins",
         "inspector_allowed_hosts",
         "stt_fallback_models",

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from honeychat.core.bot import Bot
     from honeychat.core.characters import Character
     from honeychat.core.media.items import MediaItem
+    from honeychat.core.spaces import MemoryScope
 
 
 @dataclass(slots=True)
@@ -50,6 +51,9 @@ class Turn:
     (:meth:`honeychat.core.tools.ToolResult.record`); stored with the reply."""
     media: list[MediaItem] = field(default_factory=list)
     """Images and audio of the message, downloaded and checked (see :mod:`honeychat.core.media`)."""
+    scope: MemoryScope | None = None
+    """Which memories this reply may see (:func:`honeychat.core.spaces.memory_scope`);
+    memory plugins read nothing outside it. ``None``: only ``conversation``."""
 
 
 @dataclass(slots=True)

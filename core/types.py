@@ -75,6 +75,18 @@ class IncomingMessage:
     replies_to_bot: bool = False
     attachments: tuple[Attachment, ...] = ()
     sent_at: datetime = field(default_factory=utc_now)
+    space_id: str | None = None
+    """The shared space (group, server channel, Slack channel) a non-direct message was
+    posted in; a thread or forum topic gives its parent's id. ``None`` in a private chat
+    (an adapter that leaves it unset in a shared chat gets ``chat_id``: see
+    :func:`honeychat.core.scopes.space_of`)."""
+    thread_id: str | None = None
+    """The thread or forum topic inside the space, when the message is in one."""
+    is_space_admin: Callable[[], Awaitable[bool]] | None = field(
+        default=None, compare=False, repr=False
+    )
+    """The adapter's check that the sender administers the space (asks the platform);
+    ``None``: the platform cannot tell. The core decides when to call it."""
 
     @property
     def addresses_bot(self) -> bool:
@@ -82,22 +94,42 @@ class IncomingMessage:
         return self.is_direct or self.mentions_bot or self.replies_to_bot
 
 
+SPACE = "space"
+"""The :attr:`ConversationKey.kind` of a shared space's conversation."""
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class ConversationKey:
-    """A conversation is one user talking to one character on one platform."""
+    """A conversation: one user talking to one character on one platform (``private``),
+    or a shared space (group, server channel, Slack channel) with its character
+    (``space``: then ``user_id`` holds the space's id; see :meth:`for_space`)."""
 
     platform: str
     user_id: str
     character_id: str
+    kind: str = "private"
+
+    @classmethod
+    def for_space(cls, platform: str, space_id: str, character_id: str) -> ConversationKey:
+        """The conversation of a shared space with its character."""
+        return cls(platform, space_id, character_id, SPACE)
+
+    @property
+    def is_space(self) -> bool:
+        return self.kind == SPACE
 
     @property
     def id(self) -> str:
         """A stable, human-readable id, safe for Redis keys and Chroma metadata.
 
         Each part is percent-encoded (UTF-8) so that a user id containing
-        ``:`` cannot collide with another conversation.
+        ``:`` cannot collide with another conversation. A space's id has a
+        fourth part (``platform:space:<space id>:character``), so no private
+        conversation's id can equal it.
         """
-        parts = (self.platform, self.user_id, self.character_id)
+        parts: tuple[str, ...] = (self.platform, self.user_id, self.character_id)
+        if self.is_space:
+            parts = (self.platform, SPACE, self.user_id, self.character_id)
         return ":".join(quote(part, safe="") for part in parts)
 
     @property
@@ -109,6 +141,9 @@ class ConversationKey:
     def parse(cls, conversation_id: str) -> ConversationKey:
         """Inverse of :attr:`id`. Raises ``ValueError`` on a malformed id."""
         parts = conversation_id.split(":")
+        if len(parts) == 4 and parts[1] == SPACE and all(parts):
+            platform, _, space, character = (unquote(part) for part in parts)
+            return cls.for_space(platform, space, character)
         if len(parts) != 3 or not all(parts):
             raise ValueError(f"not a conversation id: {conversation_id!r}")
         platform, user, character = (unquote(part) for part in parts)
@@ -126,6 +161,11 @@ class StoredMessage:
     tools: tuple[dict[str, Any], ...] = field(default=(), hash=False)
     """For a reply: the tool calls it made, with their (cut) results, in the compact form of
     :meth:`honeychat.core.tools.ToolResult.record`; the next prompts replay them."""
+    speaker: str | None = None
+    """In a space: the display name of the member who wrote a user message (data from
+    the platform, never parsed out of ``text``)."""
+    speaker_id: str | None = None
+    """In a space: the platform user id of that member (for clearing their contributions)."""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -136,16 +176,22 @@ class StoredMessage:
         }
         if self.tools:
             data["tools"] = [dict(record) for record in self.tools]
+        if self.speaker_id is not None:
+            data["speaker"] = self.speaker
+            data["speaker_id"] = self.speaker_id
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StoredMessage:
+        speaker, speaker_id = data.get("speaker"), data.get("speaker_id")
         return cls(
             seq=int(data["seq"]),
             role=Role(data["role"]),
             text=str(data["text"]),
             at=datetime.fromisoformat(data["at"]),
             tools=tuple(dict(r) for r in data.get("tools") or () if isinstance(r, dict)),
+            speaker=None if speaker is None else str(speaker),
+            speaker_id=None if speaker_id is None else str(speaker_id),
         )
 
 
@@ -242,6 +288,9 @@ class MemoryContext:
     latest_summary: Summary | None = None
     relevant: tuple[Summary, ...] = ()
     unavailable: tuple[str, ...] = ()
+    shared: tuple[Summary, ...] = ()
+    """In a space: memories from the speaker's private chat, present only when they opted
+    in (``/memory share on``; see :func:`honeychat.core.scopes.memory_scope`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,9 @@
 """Built-in plugin: the chat commands every platform offers.
 
-``/start``, ``/help``, ``/character``, ``/forget`` and ``/memory``. Adapters
-expose them natively (Telegram commands, Discord and Slack slash commands).
+``/start``, ``/help``, ``/character``, ``/forget``, ``/memory`` and ``/space``.
+Adapters expose them natively (Telegram commands, Discord and Slack slash
+commands). In a shared space some behave differently (see
+:mod:`honeychat.plugins.space_commands`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from honeychat.core.memory.stores import StoreUnavailable
 from honeychat.core.prompt import greeting
 from honeychat.core.turn import Command, CommandCall
 from honeychat.core.types import Choice, Reply
+from honeychat.plugins import space_commands
 
 if TYPE_CHECKING:
     from honeychat.core.bot import Bot
@@ -48,6 +51,8 @@ async def character(call: CommandCall) -> Reply:
         )
         listing = "\n".join(f"- {c.name}: {c.description}" for c in call.bot.characters.all())
         return Reply(f"Who would you like to talk to?\n{listing}", choices=choices)
+    if call.conversation.is_space:
+        return await space_commands.character(call, wanted)
     try:
         chosen = await call.bot.set_character(call.message.platform, call.message.user_id, wanted)
     except KeyError:
@@ -61,6 +66,8 @@ async def character(call: CommandCall) -> Reply:
 
 
 async def forget(call: CommandCall) -> Reply:
+    if call.conversation.is_space:
+        return await space_commands.forget(call)
     answer = call.args.strip().lower()
     if answer == _CANCEL:
         return Reply("Okay, I'll keep remembering.", ephemeral=True)
@@ -83,6 +90,11 @@ async def forget(call: CommandCall) -> Reply:
 
 
 async def memory(call: CommandCall) -> Reply:
+    verb, _, value = call.args.strip().lower().partition(" ")
+    if verb == "share":  # "/memory share on"; Discord's option "share" gives "on" alone
+        return await space_commands.share(call, value.strip())
+    if verb in ("on", "off"):
+        return await space_commands.share(call, verb)
     data = await call.bot.plugins.first(
         "honeychat_export_memory", conversation=call.conversation, bot=call.bot
     )
@@ -130,5 +142,11 @@ def honeychat_register_commands(bot: Bot) -> list[Command]:
             arg_choices=_character_choices,
         ),
         Command("forget", "Erase what I remember about you", forget),
-        Command("memory", "What I remember about you", memory),
+        Command("memory", "What I remember (/memory share on|off)", memory, arg_name="share"),
+        Command(
+            "space",
+            "How I answer in this group or channel",
+            space_commands.space,
+            arg_name="policy",
+        ),
     ]

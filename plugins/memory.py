@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from honeychat import hookimpl
@@ -108,9 +109,17 @@ class MemoryPlugin:
     ) -> StoredMessage | None:
         if self.service is None:
             return None
-        tools = turn.tools if role == Role.ASSISTANT.value else ()
+        speaker = speaker_id = None
+        if conversation.is_space and role == Role.USER.value:
+            speaker, speaker_id = turn.message.user_name or "", turn.message.user_id
         stored = await self.service.persist(
-            conversation, Role(role), text, turn.message.sent_at, tools=tools
+            conversation,
+            Role(role),
+            text,
+            turn.message.sent_at,
+            tools=turn.tools if role == Role.ASSISTANT.value else (),
+            speaker=speaker,
+            speaker_id=speaker_id,
         )
         if stored is not None:
             self._last_seq[conversation] = stored.seq
@@ -132,7 +141,12 @@ class MemoryPlugin:
             if overrides.retrieval_k is not None
             else turn.bot.settings.retrieval_k
         )
-        return await self.service.context(turn.conversation, turn.text, recent=recent, k=k)
+        context = await self.service.context(turn.conversation, turn.text, recent=recent, k=k)
+        shared_from = turn.scope.shared_from if turn.scope is not None else None
+        if shared_from is None:
+            return context
+        shared = await self.service.shared(shared_from, turn.text, k=k)
+        return replace(context, shared=tuple(shared))
 
     @hookimpl
     def honeychat_schedule_summary(self, conversation: ConversationKey) -> None:

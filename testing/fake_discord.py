@@ -69,10 +69,17 @@ def _multipart(raw: bytes, content_type: str) -> dict[str, Any]:
     return found
 
 
-def _member(user: dict[str, Any] | None = None) -> dict[str, Any]:
+ALL_PERMISSIONS = (1 << 41) - 1
+MANAGE_GUILD = 1 << 5
+"""The "Manage Server" permission bit."""
+MEMBER_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 16)
+"""View Channel, Send Messages, Read Message History: an ordinary member."""
+
+
+def _member(user: dict[str, Any] | None = None, roles: list[str] | None = None) -> dict[str, Any]:
     """A guild member object (``user`` is omitted inside MESSAGE_CREATE)."""
     data: dict[str, Any] = {
-        "roles": [],
+        "roles": list(roles or []),
         "joined_at": _now(),
         "deaf": False,
         "mute": False,
@@ -133,8 +140,14 @@ class FakeDiscord:
     :meth:`send_interaction`.
     """
 
-    def __init__(self, *, message_content_allowed: bool = True) -> None:
+    def __init__(
+        self, *, message_content_allowed: bool = True, everyone_permissions: int = ALL_PERMISSIONS
+    ) -> None:
         self.message_content_allowed = message_content_allowed
+        self.everyone_permissions = everyone_permissions
+        """The @everyone role's permissions (by default every permission)."""
+        self.moderator_role_id = snowflake()
+        """A role with Manage Server: give it to a member with ``roles=[...]``."""
         self.bot_user = self.user("honeybot", bot=True)
         self.application_id = snowflake()
         self.guild_id = snowflake()
@@ -262,13 +275,23 @@ class FakeDiscord:
                 {
                     "id": self.guild_id,
                     "name": "@everyone",
-                    "permissions": str((1 << 41) - 1),
+                    "permissions": str(self.everyone_permissions),
                     "position": 0,
                     "color": 0,
                     "hoist": False,
                     "managed": False,
                     "mentionable": False,
-                }
+                },
+                {
+                    "id": self.moderator_role_id,
+                    "name": "moderators",
+                    "permissions": str(self.everyone_permissions | MANAGE_GUILD),
+                    "position": 1,
+                    "color": 0,
+                    "hoist": False,
+                    "managed": False,
+                    "mentionable": False,
+                },
             ],
             "channels": [
                 text_channel(self.channel_id, "general", 0),
@@ -308,6 +331,7 @@ class FakeDiscord:
         referenced: dict[str, Any] | None = None,
         attachments: list[dict[str, Any]] | None = None,
         message_id: str | None = None,
+        roles: list[str] | None = None,
     ) -> dict[str, Any]:
         """A message object as Discord sends it in MESSAGE_CREATE or REST answers."""
         data: dict[str, Any] = {
@@ -330,7 +354,7 @@ class FakeDiscord:
         }
         if guild:
             data["guild_id"] = self.guild_id
-            data["member"] = _member()
+            data["member"] = _member(roles=roles)
         if referenced is not None:
             data["message_reference"] = {
                 "message_id": referenced["id"],
@@ -436,8 +460,11 @@ class FakeDiscord:
         message: dict[str, Any] | None = None,
         dm: bool = False,
         channel_id: str | None = None,
+        roles: list[str] | None = None,
     ) -> dict[str, Any]:
-        """Dispatch INTERACTION_CREATE: a slash ``command`` or a component click (``custom_id``)."""
+        """Dispatch INTERACTION_CREATE: a slash ``command`` or a component click (``custom_id``).
+
+        ``roles``: the member's roles; its resolved ``permissions`` follow from them."""
         channel_id = channel_id or (self.dm_channel_id(author) if dm else self.channel_id)
         data: dict[str, Any] = {
             "id": snowflake(),
@@ -466,7 +493,10 @@ class FakeDiscord:
                 "guild_id": self.guild_id,
                 "name": "general",
             }
-            data["member"] = {**_member(author), "permissions": str((1 << 41) - 1)}
+            permissions = self.everyone_permissions
+            if self.moderator_role_id in (roles or []):
+                permissions |= MANAGE_GUILD
+            data["member"] = {**_member(author, roles), "permissions": str(permissions)}
         if command is not None:
             data["type"] = 2
             synced = next((c for c in self.commands if c["name"] == command), None)

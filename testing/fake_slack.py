@@ -103,6 +103,28 @@ class FakeSlack:
         """Completed uploads: ``{"id", "filename", "data", "channel_id", "thread_ts", "title"}``."""
         self._pending_uploads: dict[str, dict[str, Any]] = {}
         self._file_ids = itertools.count(1)
+        self.users: dict[str, dict[str, Any]] = {}
+        """Workspace members by user id, as ``users.info`` answers: add them with
+        :meth:`add_user` (an unknown id gets ``user_not_found``)."""
+
+    def add_user(
+        self, user_id: str, display_name: str, *, is_admin: bool = False, is_owner: bool = False
+    ) -> dict[str, Any]:
+        """Add a workspace member (a ``user`` object as ``users.info`` returns it)."""
+        user = {
+            "id": user_id,
+            "team_id": self.team_id,
+            "name": display_name.lower().replace(" ", "."),
+            "deleted": False,
+            "real_name": display_name,
+            "is_admin": is_admin,
+            "is_owner": is_owner,
+            "is_primary_owner": is_owner,
+            "is_bot": False,
+            "profile": {"display_name": display_name, "real_name": display_name},
+        }
+        self.users[user_id] = user
+        return user
 
     # Lifecycle
 
@@ -110,6 +132,7 @@ class FakeSlack:
         """Listen on an ephemeral port of 127.0.0.1."""
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)  # read methods accept GET + query string
         app.router.add_post("/response/{name}", self._response_url)
         app.router.add_get("/socket", self._socket)
         app.router.add_get("/files-pri/{file_id}/{name}", self._file)
@@ -339,6 +362,11 @@ class FakeSlack:
                     {"id": upload["id"], "name": upload["filename"], "title": upload["title"]}
                 )
             return {"ok": True, "files": done}
+        if method == "users.info":
+            user = self.users.get(str(args.get("user", "")))
+            if user is None:
+                return {"ok": False, "error": "user_not_found"}
+            return {"ok": True, "user": user}
         if method == "apps.connections.open":
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
         return {"ok": False, "error": "unknown_method"}

@@ -158,6 +158,9 @@ class FakeTelegram:
         self._file_ids = itertools.count(1)
         self.fail_downloads = 0
         """Answer the next this-many file downloads with HTTP 500."""
+        self.chat_admins: dict[int, dict[int, str]] = {}
+        """Per chat id: user id -> ``creator`` or ``administrator`` (getChatMember answers
+        ``member`` for everyone else)."""
 
     # Lifecycle
 
@@ -422,6 +425,36 @@ class FakeTelegram:
 
     async def _m_getme(self, params: dict[str, Any]) -> Any:
         return self.bot_user
+
+    async def _m_getchatmember(self, params: dict[str, Any]) -> Any:
+        """A ``ChatMember``: ``ChatMemberOwner``, ``ChatMemberAdministrator`` or ``ChatMemberMember``."""
+        user_id = params["user_id"]
+        status = self.chat_admins.get(params["chat_id"], {}).get(user_id, "member")
+        member: dict[str, Any] = {"status": status, "user": self.user(user_id)}
+        if status == "creator":
+            member["is_anonymous"] = False
+        elif status == "administrator":
+            member.update(
+                dict.fromkeys(
+                    (
+                        "can_be_edited",
+                        "is_anonymous",
+                        "can_delete_messages",
+                        "can_manage_video_chats",
+                        "can_restrict_members",
+                        "can_promote_members",
+                        "can_change_info",
+                        "can_invite_users",
+                        "can_post_stories",
+                        "can_edit_stories",
+                        "can_delete_stories",
+                        "can_send_welcome_messages",
+                    ),
+                    False,
+                ),
+                can_manage_chat=True,
+            )
+        return member
 
     async def _m_getupdates(self, params: dict[str, Any]) -> Any:
         if self.webhook is not None:

@@ -120,7 +120,7 @@ async def send(
 ) -> RecordingChannel:
     """Send ``text`` to ``bot`` as ``user`` in a direct chat; returns the channel with the replies."""
     channel = channel or RecordingChannel()
-    fields: dict[str, Any] = {"is_direct": True, **message_fields}
-    message = IncomingMessage(platform=platform, user_id=user, chat_id=user, text=text, **fields)
+    fields: dict[str, Any] = {"is_direct": True, "chat_id": user, **message_fields}
+    message = IncomingMessage(platform=platform, user_id=user, text=text, **fields)
     await bot.handle_message(message, channel)
     return channel

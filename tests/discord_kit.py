@@ -37,6 +37,13 @@ class DiscordRig:
         """Interaction responses."""
         return self.fake.requests_matching("POST", r"/interactions/\d+/[^/]+/callback")
 
+    def callback(self, interaction: dict[str, Any]) -> Any:
+        """The body of the callback answering one interaction, or ``None`` yet."""
+        matches = self.fake.requests_matching(
+            "POST", rf"/interactions/{interaction['id']}/[^/]+/callback"
+        )
+        return matches[0].json if matches else None
+
     async def until(self, predicate: Callable[[], Any], timeout: float = WAIT) -> Any:
         """Wait (bounded) until ``predicate()`` holds, re-checking on every request the fake sees."""
         return await self.fake.wait_for(predicate, timeout)
@@ -51,7 +58,8 @@ async def discord_rig(bot_factory: Any, **settings: Any) -> AsyncIterator[Discor
 
     A setting given as a callable is called with the fake (for ids it generates).
     """
-    fake_kwargs = {k: settings.pop(k) for k in ("message_content_allowed",) if k in settings}
+    fake_options = ("message_content_allowed", "everyone_permissions")
+    fake_kwargs = {k: settings.pop(k) for k in fake_options if k in settings}
     async with FakeDiscord(**fake_kwargs) as fake:
         settings = {k: v(fake) if callable(v) else v for k, v in settings.items()}
         bot = await bot_factory(

@@ -3,6 +3,7 @@ what is held, errors for names that match nothing, and the right setting blamed.
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -107,3 +108,23 @@ def test_memory_clear_deletes_kept_images(
     assert [p.read_bytes() for p in media] == [picture.read_bytes()]
     code, _, _ = run("memory", "clear", "--user", "tester")
     assert code == 0 and not media[0].exists()
+
+
+def test_memory_shows_and_clears_a_space(run: Run) -> None:
+    from honeychat.core.bot import Bot
+    from honeychat.core.settings import Settings
+    from honeychat.testing.pytest_plugin import send
+
+    async def seed() -> None:
+        async with Bot(Settings()) as bot:
+            space = {"is_direct": False, "space_id": "g1", "user_name": "Sam"}
+            await send(bot, "the trip is on Friday", user="sam", platform="terminal", **space)
+
+    asyncio.run(seed())
+    code, out, _ = run("memory", "show", "--space", "g1")
+    assert code == 0
+    assert out.splitlines()[0].startswith("Conversation terminal:space:g1:luna: 0 summaries and 1")
+    code, out, _ = run("memory", "clear", "--space", "g1")
+    assert code == 0 and out.strip() == "Cleared terminal:space:g1:luna."
+    code, out, _ = run("memory", "show", "--space", "g1")
+    assert "0 recent messages" in out.splitlines()[0]

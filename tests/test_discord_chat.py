@@ -43,7 +43,10 @@ async def test_guild_answers_mentions_only(bot_factory: Any) -> None:
         await rig.until(lambda: rig.fake.texts_in(channel) == ["You called?"])
         chat = rig.llm.chat_requests
         assert len(chat) == 1
-        assert chat[0].messages[-1]["content"] == "are you there?"  # the mention is stripped
+        # The mention is stripped; the speaker is named; the message before it, not for
+        # the bot, was kept in the channel's memory without a reply.
+        assert chat[0].messages[-1]["content"] == "[Bob] are you there?"
+        assert chat[0].messages[-2]["content"] == "[Bob] just chatting with friends"
         post = rig.posts(channel)[0].json
         assert str(post["message_reference"]["message_id"]) == mention["id"]
         assert post["allowed_mentions"] == {"parse": [], "replied_user": False}
@@ -130,7 +133,7 @@ async def test_edits_and_deletes_are_ignored(bot_factory: Any) -> None:
         rig.llm.script(["only the new message"])
         await rig.fake.send_message(ann, f"<@{me['id']}> new", mentions=[me])
         await rig.until(lambda: rig.fake.texts_in(rig.fake.channel_id) == ["only the new message"])
-        assert [r.messages[-1]["content"] for r in rig.llm.chat_requests] == ["new"]
+        assert [r.messages[-1]["content"] for r in rig.llm.chat_requests] == ["[Ann] new"]
 
 
 async def test_everyone_in_llm_output_never_pings(bot_factory: Any) -> None:

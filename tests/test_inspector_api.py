@@ -13,7 +13,7 @@ from honeychat.core.bot import Bot
 from honeychat.core.cli import main
 from honeychat.core.inspector.server import bind_refusal, is_loopback
 from honeychat.core.types import ConversationKey
-from honeychat.testing.pytest_plugin import BotFactory
+from honeychat.testing.pytest_plugin import BotFactory, send
 
 
 async def make_bot(bot_factory: BotFactory, **overrides: Any) -> Bot:
@@ -101,7 +101,8 @@ async def test_conversations_are_listed_page_by_page(bot_factory: BotFactory) ->
         assert sorted(set(seen)) == sorted(users)
         item = next(i for i in page["items"]) if page["items"] else None
         if item is not None:
-            assert set(item) == {"id", "platform", "user_id", "character"}
+            assert set(item) == {"id", "platform", "user_id", "character", "kind"}
+            assert item["kind"] == "private"
 
         for bad, word in (
             ({"limit": 100000}, "limit"),
@@ -137,6 +138,7 @@ async def test_reads_show_each_layer_and_never_write(bot_factory: BotFactory) ->
             "platform": "test",
             "user_id": "alice",
             "character": key.character_id,
+            "kind": "private",
         }
 
         latest = (await http.get(path(key) + "/summary")).json()["summary"]
@@ -207,6 +209,34 @@ async def test_clear_erases_both_layers_like_the_chat(bot_factory: BotFactory) -
         assert (await http.get(path(other) + "/summaries")).json()["summaries"], "bob untouched"
         listed = (await http.get("/api/conversations", params={"limit": 500})).json()
         assert [i["user_id"] for i in listed["items"]] == ["bob"]
+
+
+async def test_spaces_are_listed_browsed_and_cleared(bot_factory: BotFactory) -> None:
+    bot = await make_bot(bot_factory)
+    private = await seed(bot, turns=1)
+    message = {"is_direct": False, "space_id": "g 1", "user_name": "Sam", "mentions_bot": True}
+    await send(bot, "hello group", user="sam", **message)
+    space = ConversationKey.for_space("test", "g 1", bot.characters.default.id)
+    async with running_inspector(bot) as url, client(url) as http:
+        listed = (await http.get("/api/conversations", params={"limit": 500})).json()["items"]
+        assert {(i["kind"], i["user_id"]) for i in listed} == {
+            ("private", "alice"),
+            ("space", "g 1"),
+        }
+        assert (await http.get(path(space) + "/messages")).status_code == 404  # a user "g 1"
+        recent = (await http.get(path(space) + "/messages", params={"kind": "space"})).json()
+        assert recent["conversation"]["id"] == space.id
+        first = recent["messages"][0]
+        assert (first["text"], first["speaker"], first["speaker_id"]) == (
+            "hello group",
+            "Sam",
+            "sam",
+        )
+        cleared = await http.delete(path(space), params={"kind": "space"})
+        assert cleared.status_code == 200
+        assert (await http.get(path(private) + "/messages")).json()["messages"], "untouched"
+    assert bot.memory is not None
+    assert (await bot.memory.export(space))["recent"] == []
 
 
 async def test_openapi_schema_is_published_with_typed_responses(bot_factory: BotFactory) -> None:

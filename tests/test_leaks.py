@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 from inspector_helpers import TOKEN, client, running_inspector
+from slack_kit import events_url, start_adapter
 
-from honeychat.adapters.slack.adapter import EVENTS_PATH, SlackAdapter
 from honeychat.core.doctor import run_doctor
 from honeychat.core.inspector.guard import host_name, tokens_match
 from honeychat.core.redact import redact
@@ -143,19 +143,11 @@ async def test_slack_bad_signature_logs_never_echo_the_body(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     async with FakeSlack() as slack:
-        bot = await bot_factory(
-            slack_bot_token="xoxb-test",
-            slack_signing_secret="test-signing-secret",
-            slack_api_url=slack.base_url.rstrip("/"),
-            slack_host="127.0.0.1",
-            slack_port=0,
-        )
-        adapter = SlackAdapter(bot)
-        await adapter.start()
+        adapter = await start_adapter(bot_factory, slack)
         try:
             event = {"type": "message", "channel": "D1", "channel_type": "im", "user": "U1"}
             body = json.dumps(event_callback({**event, "text": "FORGED-LOG-LINE"}, event_id="Ev1"))
-            endpoint = f"http://127.0.0.1:{adapter.port}{EVENTS_PATH}"
+            endpoint = events_url(adapter)
             forged = await deliver(
                 endpoint, "test-signing-secret", body, signature="v0=" + "0" * 64
             )

@@ -360,7 +360,7 @@ async def test_kept_images_are_written_and_forgotten_with_the_conversation(
     await send(bot, "home!", attachments=(attached(picture, "photo"),))
     await send(bot, "", user="bob", attachments=(attached(png("bob's"), "photo"),))
     conversation, _ = await bot.conversation_for(
-        IncomingMessage(platform="test", user_id="alice", chat_id="alice", text="")
+        IncomingMessage(platform="test", user_id="alice", chat_id="alice", text="", is_direct=True)
     )
     (kept,) = images_dir(bot.settings.data_dir, conversation).iterdir()
     assert kept.name == "1-1.png" and kept.read_bytes() == picture

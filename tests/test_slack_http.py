@@ -10,12 +10,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from slack_kit import SECRET, events_url, start_adapter
 
-from honeychat.adapters.slack.adapter import EVENTS_PATH, SlackAdapter
+from honeychat.adapters.slack.adapter import SlackAdapter
 from honeychat.core.types import ConversationKey
 from honeychat.testing.fake_slack import Delivery, FakeSlack, deliver, event_callback
 
-SECRET = "test-signing-secret"
 WAIT = 15.0
 
 
@@ -25,21 +25,6 @@ async def slack() -> AsyncIterator[FakeSlack]:
         yield fake
 
 
-async def start_adapter(bot_factory: Any, slack: FakeSlack, **settings: Any) -> SlackAdapter:
-    """A started adapter in HTTP mode on a fresh bot talking to ``slack``."""
-    bot = await bot_factory(
-        slack_bot_token="xoxb-test",
-        slack_signing_secret=SECRET,
-        slack_api_url=slack.base_url.rstrip("/"),
-        slack_host="127.0.0.1",
-        slack_port=0,
-        **settings,
-    )
-    adapter = SlackAdapter(bot)
-    await adapter.start()
-    return adapter
-
-
 @pytest.fixture
 async def adapter(bot_factory: Any, slack: FakeSlack) -> AsyncIterator[SlackAdapter]:
     adapter = await start_adapter(bot_factory, slack)
@@ -47,8 +32,7 @@ async def adapter(bot_factory: Any, slack: FakeSlack) -> AsyncIterator[SlackAdap
     await adapter.stop()
 
 
-def url(adapter: SlackAdapter) -> str:
-    return f"http://127.0.0.1:{adapter.port}{EVENTS_PATH}"
+url = events_url
 
 
 def dm(
@@ -300,14 +284,14 @@ async def test_llm_output_cannot_ping_the_channel(
 # Slash command and interactivity
 
 
-def slash(text: str, response: str, slack: FakeSlack) -> str:
+def slash(text: str, response: str, slack: FakeSlack, channel: str = "C1") -> str:
     return urlencode(
         {
             "token": "t",
             "team_id": "T123",
             "team_domain": "fake",
-            "channel_id": "C1",
-            "channel_name": "general",
+            "channel_id": channel,
+            "channel_name": "directmessage" if channel.startswith("D") else "general",
             "user_id": "U456",
             "user_name": "ann",
             "command": "/honeychat",
@@ -320,12 +304,12 @@ def slash(text: str, response: str, slack: FakeSlack) -> str:
 
 
 async def run_slash(
-    adapter: SlackAdapter, slack: FakeSlack, text: str, name: str
+    adapter: SlackAdapter, slack: FakeSlack, text: str, name: str, channel: str = "C1"
 ) -> dict[str, Any]:
     delivery = await deliver(
         url(adapter),
         SECRET,
-        slash(text, name, slack),
+        slash(text, name, slack, channel),
         content_type="application/x-www-form-urlencoded",
     )
     assert delivery.status == 200
@@ -337,7 +321,7 @@ async def run_slash(
 
 
 async def pick(
-    adapter: SlackAdapter, slack: FakeSlack, option: dict[str, Any], name: str
+    adapter: SlackAdapter, slack: FakeSlack, option: dict[str, Any], name: str, channel: str = "C1"
 ) -> dict[str, Any]:
     """Pick ``option`` in the select menu, as Slack posts a block_actions payload."""
     payload = {
@@ -350,10 +334,10 @@ async def pick(
         "container": {
             "type": "message",
             "message_ts": "1690000000.000400",
-            "channel_id": "C1",
+            "channel_id": channel,
             "is_ephemeral": True,
         },
-        "channel": {"id": "C1", "name": "general"},
+        "channel": {"id": channel, "name": "general"},
         "response_url": slack.response_url(name),
         "actions": [
             {
@@ -393,7 +377,7 @@ async def test_help_lists_slack_subcommands(adapter: SlackAdapter, slack: FakeSl
 async def test_character_by_name_switches_for_the_workspace_user(
     adapter: SlackAdapter, slack: FakeSlack
 ) -> None:
-    response = await run_slash(adapter, slack, "character marcus", "r-marcus")
+    response = await run_slash(adapter, slack, "character marcus", "r-marcus", "D456")
     assert "You're now talking with Marcus" in response["text"]
     assert (await adapter.bot.current_character("slack", "T123:U456")).id == "marcus"
     assert (await adapter.bot.current_character("slack", "U456")).id == "luna"
@@ -402,9 +386,9 @@ async def test_character_by_name_switches_for_the_workspace_user(
 async def test_character_menu_pick_then_dm_talks_to_the_picked_character(
     adapter: SlackAdapter, slack: FakeSlack, bot_factory: Any
 ) -> None:
-    menu = await run_slash(adapter, slack, "character", "r-menu")
+    menu = await run_slash(adapter, slack, "character", "r-menu", "D456")
     option = next(o for o in menu_options(menu) if o["value"] == "character:pixel")
-    picked = await pick(adapter, slack, option, "r-pick")
+    picked = await pick(adapter, slack, option, "r-pick", "D456")
     assert "You're now talking with Pixel" in picked["text"]
 
     await send_event(adapter, dm("who are you?"), "EvAfterPick")
@@ -424,12 +408,12 @@ async def test_memory_then_forget_with_confirmation(
         lambda: any(m.text == "Noted: you love tea." for m in slack.bot_messages()), within=WAIT
     )
     assert not await adapter.drain(WAIT)
-    memory = await run_slash(adapter, slack, "memory", "r-memory")
+    memory = await run_slash(adapter, slack, "memory", "r-memory", "D456")
     assert "last 2 messages" in memory["text"]
 
-    ask = await run_slash(adapter, slack, "forget", "r-forget")
+    ask = await run_slash(adapter, slack, "forget", "r-forget", "D456")
     yes = next(o for o in menu_options(ask) if o["text"]["text"].startswith("Yes"))
-    done = await pick(adapter, slack, yes, "r-forget-yes")
+    done = await pick(adapter, slack, yes, "r-forget-yes", "D456")
     assert "forgotten" in done["text"]
     assert adapter.bot.memory is not None
     stored = await adapter.bot.memory.export(ConversationKey("slack", "T123:U456", "luna"))

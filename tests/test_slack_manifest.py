@@ -19,5 +19,5 @@ def test_manifest_matches_the_adapter() -> None:
     assert isinstance(settings["socket_mode_enabled"], bool)
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == [SLASH_COMMAND]
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    assert {"app_mentions:read", "chat:write", "commands", "im:history"} <= scopes
+    assert {"app_mentions:read", "chat:write", "commands", "im:history", "users:read"} <= scopes
     assert manifest["features"]["app_home"]["messages_tab_enabled"] is True

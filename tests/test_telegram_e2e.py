@@ -164,7 +164,9 @@ async def test_group_answers_mentions_replies_and_own_commands_only(
     mention = group("@honey_test_bot how are you?")
     tg.push_update(mention)
     await tg.wait_until(lambda: len(texts(tg, GROUP)) == 1, within=WAIT)
-    assert fake_llm.last_messages()[-1]["content"] == "how are you?"
+    assert fake_llm.last_messages()[-1]["content"] == "[Ann] how are you?"
+    # The group's talk not meant for the bot is kept in the group's memory, unanswered.
+    assert fake_llm.last_messages()[-2]["content"] == "[Ann] just chatting among humans"
     assert len(fake_llm.chat_requests) == 1
     sent = tg.calls_of("sendMessage")[0]
     assert sent["reply_parameters"]["message_id"] == mention["message"]["message_id"]
@@ -172,7 +174,7 @@ async def test_group_answers_mentions_replies_and_own_commands_only(
     earlier = tg.bot_message(GROUP, 1)
     tg.push_update(group("and what about you", reply_to=earlier))
     await tg.wait_until(lambda: len(texts(tg, GROUP)) == 2, within=WAIT)
-    assert fake_llm.last_messages()[-1]["content"] == "and what about you"
+    assert fake_llm.last_messages()[-1]["content"] == "[Ann] and what about you"
     tg.push_update(group("/help"))
     await tg.wait_until(lambda: len(texts(tg, GROUP)) == 3, within=WAIT)
     assert "/forget" in texts(tg, GROUP)[-1]

@@ -155,8 +155,8 @@ class DiscordAdapter:
         if message.guild is not None and not channel_allowed(message.channel, self._allowed):
             return
         incoming = with_downloads(to_incoming(message, me), message)
-        if not incoming.addresses_bot:
-            return
+        if not incoming.addresses_bot and (incoming.is_direct or not incoming.text.strip()):
+            return  # the core keeps a guild message not for the bot in its space's memory
         channel = DiscordChannel(
             message.channel,
             message.channel.id,

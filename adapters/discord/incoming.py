@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 
 import discord
 
@@ -73,9 +74,39 @@ def _attachment(item: discord.Attachment) -> Attachment:
     )
 
 
+def space_ids(channel: object, in_guild: bool) -> tuple[str | None, str | None]:
+    """``(space_id, thread_id)`` of a guild channel: a thread belongs to its parent's space."""
+    if not in_guild:
+        return None, None
+    channel_id = str(getattr(channel, "id", ""))
+    parent_id = getattr(channel, "parent_id", None)
+    if isinstance(channel, discord.Thread) and parent_id is not None:
+        return str(parent_id), channel_id
+    return channel_id, None
+
+
+def administers(permissions: discord.Permissions) -> bool:
+    """Whether resolved permissions make a member a space admin: Manage Server or Manage
+    Channels (Administrator implies both)."""
+    return permissions.manage_guild or permissions.manage_channels
+
+
+def _admin_check(message: discord.Message) -> Callable[[], Awaitable[bool]] | None:
+    channel, author = message.channel, message.author
+    if message.guild is None or not isinstance(author, discord.Member):
+        return None
+
+    async def check() -> bool:
+        # From the gateway's cache (roles, overwrites): no request needed.
+        return administers(channel.permissions_for(author))
+
+    return check
+
+
 def to_incoming(message: discord.Message, me: discord.abc.User) -> IncomingMessage:
     """The IncomingMessage for a user's message; ``chat_id`` is the channel or thread."""
     mentions_bot = _mentions_me(message, me)
+    space_id, thread_id = space_ids(message.channel, message.guild is not None)
     return IncomingMessage(
         platform=PLATFORM,
         user_id=str(message.author.id),
@@ -88,11 +119,22 @@ def to_incoming(message: discord.Message, me: discord.abc.User) -> IncomingMessa
         replies_to_bot=_replies_to_me(message, me),
         attachments=tuple(_attachment(a) for a in message.attachments),
         sent_at=message.created_at,
+        space_id=space_id,
+        thread_id=thread_id,
+        is_space_admin=_admin_check(message),
     )
 
 
 def interaction_incoming(interaction: discord.Interaction, text: str) -> IncomingMessage:
     """An IncomingMessage standing for a slash command or a component click."""
+    space_id, thread_id = space_ids(interaction.channel, interaction.guild_id is not None)
+    if interaction.guild_id is not None and space_id in (None, ""):
+        space_id = str(interaction.channel_id)
+    permissions = interaction.permissions
+
+    async def check() -> bool:
+        return administers(permissions)  # resolved by Discord for this member and channel
+
     return IncomingMessage(
         platform=PLATFORM,
         user_id=str(interaction.user.id),
@@ -102,4 +144,7 @@ def interaction_incoming(interaction: discord.Interaction, text: str) -> Incomin
         message_id=str(interaction.id),
         is_direct=interaction.guild_id is None,
         sent_at=interaction.created_at,
+        space_id=space_id,
+        thread_id=thread_id,
+        is_space_admin=None if interaction.guild_id is None else check,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Coroutine
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -31,6 +32,7 @@ from honeychat.adapters.slack.events import (
 )
 from honeychat.adapters.slack.logs import bolt_logger
 from honeychat.adapters.slack.media import with_downloads
+from honeychat.adapters.slack.members import SlackMembers
 from honeychat.core.inflight import InflightTasks
 from honeychat.core.intake import EventIntake
 from honeychat.core.types import IncomingMessage, Reply
@@ -103,6 +105,7 @@ class SlackAdapter:
         self.inflight = InflightTasks("slack")
         self.codec = slack_codec(bot)
         self.intake = EventIntake(bot, PLATFORM, self._handle_recorded, self.inflight)
+        self.members = SlackMembers(self.client)
         self._register()
 
     # Lifecycle
@@ -162,12 +165,16 @@ class SlackAdapter:
     async def _on_message(
         self, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
     ) -> None:
-        """message.im: every direct message is a turn. Channel messages come as app_mention."""
+        """message.im: every direct message is a turn. In channels (message.channels and
+        message.groups, when subscribed) a message goes to the core, which keeps it in the
+        space's memory; one mentioning the bot is left to its app_mention event."""
         channel = str(event.get("channel", ""))
-        if not is_direct_channel(channel, event.get("channel_type")):
+        if not is_person_message(event, context.bot_user_id):
             return
-        if is_person_message(event, context.bot_user_id):
-            await self._accept(body, context)
+        if not is_direct_channel(channel, event.get("channel_type")):
+            if f"<@{context.bot_user_id}>" in str(event.get("text") or ""):
+                return  # the app_mention event of the same message is the turn
+        await self._accept(body, context)
 
     async def _on_mention(
         self, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
@@ -202,7 +209,18 @@ class SlackAdapter:
             codec=self.codec,
         )
         message = with_downloads(message, self.client.token or "", self._api_url)
+        if not message.is_direct:
+            message = await self._as_member(message, str(event.get("user", "")))
         await self.bot.handle_message(message, channel)
+
+    async def _as_member(self, message: IncomingMessage, slack_user: str) -> IncomingMessage:
+        """A channel message with its author's display name and workspace admin check."""
+
+        async def is_admin() -> bool:
+            return await self.members.is_admin(slack_user)
+
+        name = message.user_name or await self.members.display_name(slack_user)
+        return replace(message, user_name=name, is_space_admin=is_admin)
 
     async def _on_command(
         self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond
@@ -230,6 +248,9 @@ class SlackAdapter:
         *,
         from_choice: bool,
     ) -> None:
+        slack_user = message.user_id.rpartition(":")[2]
+        if not message.is_direct:
+            message = await self._as_member(message, slack_user)
         try:
             if name in self.bot.commands:
                 reply = await self.bot.run_command(message, name, args, from_choice=from_choice)

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from honeychat.adapters.slack.events import PLATFORM, is_direct_channel, user_key
+from honeychat.adapters.slack.events import PLATFORM, is_direct_channel, space_key, user_key
 from honeychat.core.types import IncomingMessage
 
 SLASH_COMMAND = "/honeychat"
@@ -57,6 +57,7 @@ def command_message(payload: Mapping[str, Any]) -> IncomingMessage:
         is_direct=is_direct_channel(
             channel, "im" if payload.get("channel_name") == "directmessage" else None
         ),
+        space_id=space_key(str(payload.get("team_id", "")), channel),
     )
 
 
@@ -76,6 +77,7 @@ def action_message(body: Mapping[str, Any]) -> IncomingMessage:
         text="",
         user_name=user.get("username") or user.get("name"),
         is_direct=is_direct_channel(channel),
+        space_id=space_key(str((body.get("team") or {}).get("id") or team), channel),
     )
 
 

@@ -22,6 +22,11 @@ def user_key(team_id: str, user_id: str) -> str:
     return f"{team_id}:{user_id}"
 
 
+def space_key(team_id: str, channel: str) -> str:
+    """A channel's space id: ``T123:C456`` (the workspace the app serves, then the channel)."""
+    return f"{team_id}:{channel}"
+
+
 def team_of(event: dict[str, Any], body: dict[str, Any]) -> str:
     """The workspace of the event's author (their home team in Slack Connect channels)."""
     return str(event.get("user_team") or event.get("team") or body.get("team_id") or "")
@@ -99,13 +104,17 @@ def incoming_message(
         sent_at = datetime.fromtimestamp(float(ts), UTC)
     except ValueError:
         sent_at = datetime.now(UTC)
+    is_direct = is_direct_channel(channel, event.get("channel_type"))
+    team = str(body.get("team_id") or team_of(event, body))
     return IncomingMessage(
         platform=PLATFORM,
         user_id=user_key(team_of(event, body), str(event.get("user", ""))),
         chat_id=channel,
         text=plain_text(str(event.get("text") or ""), bot_user_id),
         message_id=ts or None,
-        is_direct=is_direct_channel(channel, event.get("channel_type")),
+        is_direct=is_direct,
+        space_id=None if is_direct else space_key(team, channel),
+        thread_id=None if is_direct else event.get("thread_ts"),
         mentions_bot=mentioned,
         replies_to_bot=bool(event.get("parent_user_id"))
         and event.get("parent_user_id") == bot_user_id,

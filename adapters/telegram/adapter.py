@@ -15,6 +15,8 @@ import asyncio
 import logging
 import re
 import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot as AiogramBot
@@ -223,6 +225,13 @@ class TelegramAdapter:
         if incoming is None:
             return
         incoming = with_downloads(incoming, message, self.tg)
+        if not incoming.is_direct:
+            incoming = replace(
+                incoming,
+                is_space_admin=self._admin_check(
+                    message.chat.id, message.from_user.id if message.from_user else None
+                ),
+            )
         chat_id = message.chat.id
         if chat_id in self.blocked:
             if not incoming.text.startswith("/start"):
@@ -257,6 +266,8 @@ class TelegramAdapter:
             user_name=query.from_user.full_name or query.from_user.username,
             message_id=str(source.message_id) if source is not None else None,
             is_direct=source is None or source.chat.type == "private",
+            space_id=None if source is None or source.chat.type == "private" else str(chat_id),
+            is_space_admin=self._admin_check(chat_id, query.from_user.id),
         )
         try:
             reply = await self.bot.run_command(incoming, command, value, from_choice=True)
@@ -280,6 +291,18 @@ class TelegramAdapter:
             self.blocked.unblock(event.chat.id)
 
     # Helpers
+
+    def _admin_check(self, chat_id: int, user_id: int | None) -> Callable[[], Awaitable[bool]]:
+        """The check that ``user_id`` administers the group: getChatMember says
+        ``creator`` or ``administrator``."""
+
+        async def check() -> bool:
+            if user_id is None:
+                return False
+            member = await self.tg.get_chat_member(chat_id, user_id)
+            return member.status in ("creator", "administrator")
+
+        return check
 
     def _channel(self, chat_id: int, message: Message | None) -> TelegramChannel:
         thread_id = None

@@ -5,7 +5,9 @@ bot when it mentions ``@botusername`` (the mention is stripped from the
 text), replies to one of the bot's messages, or is one of the bot's commands
 (``/help`` or ``/help@botusername``; a command for another bot is ignored).
 Service messages (joins, leaves, pins...) and messages from bots or channels
-are not messages to answer, and give None.
+are not messages to answer, and give None. A group is a space (a forum topic
+belongs to its group's space); other group messages reach the core too, which
+keeps them in the space's memory when the bot receives them (privacy mode off).
 """
 
 from __future__ import annotations
@@ -114,4 +116,6 @@ def to_incoming(
         replies_to_bot=replies_to_bot,
         attachments=attachments,
         sent_at=message.date,
+        space_id=None if is_direct else str(message.chat.id),
+        thread_id=str(message.message_thread_id) if message.is_topic_message else None,
     )

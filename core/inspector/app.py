@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from importlib import resources
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -67,6 +67,10 @@ UserPath = Annotated[
         pattern=r"^[^\x00-\x1f\x7f]+$",
         description="The platform's user id (Slack: TEAM:USER). Percent-encode it.",
     ),
+]
+KindQuery = Annotated[
+    Literal["private", "space"],
+    Query(description="`space`: the conversation of a shared space (`user_id` is the space's id)."),
 ]
 CharacterPath = Annotated[
     str,
@@ -170,12 +174,19 @@ def create_app(bot: Bot, *, inspector: bool = True) -> FastAPI:
 
     def conversation_ref(key: ConversationKey) -> m.ConversationRef:
         return m.ConversationRef(
-            id=key.id, platform=key.platform, user_id=key.user_id, character=key.character_id
+            id=key.id,
+            platform=key.platform,
+            user_id=key.user_id,
+            character=key.character_id,
+            kind=key.kind,
         )
 
-    async def existing(platform: str, user_id: str, character: str) -> ConversationKey:
-        """The conversation, if either layer knows it (a read, in strict mode)."""
-        key = ConversationKey(platform, user_id, character)
+    async def existing(
+        platform: str, user_id: str, character: str, kind: str = "private"
+    ) -> ConversationKey:
+        """The conversation, if either layer knows it (a read, in strict mode); ``kind``
+        ``space`` names a space's conversation (``user_id`` is then the space's id)."""
+        key = ConversationKey(platform, user_id, character, kind)
         service = memory()
         if service.hot is not None and await service.hot.last_seq(key) > 0:
             return key
@@ -238,8 +249,9 @@ def create_app(bot: Bot, *, inspector: bool = True) -> FastAPI:
         user_id: UserPath,
         character: CharacterPath,
         limit: Annotated[int, Query(ge=1, le=MAX_RECENT)] = 100,
+        kind: KindQuery = "private",
     ) -> m.RecentMessages:
-        key = await existing(platform, user_id, character)
+        key = await existing(platform, user_id, character, kind)
         hot = memory().hot
         messages = await hot.recent(key, limit) if hot else []
         return m.RecentMessages(
@@ -256,9 +268,12 @@ def create_app(bot: Bot, *, inspector: bool = True) -> FastAPI:
         summary="The latest summary",
     )
     async def latest(
-        platform: PlatformPath, user_id: UserPath, character: CharacterPath
+        platform: PlatformPath,
+        user_id: UserPath,
+        character: CharacterPath,
+        kind: KindQuery = "private",
     ) -> m.LatestSummary:
-        key = await existing(platform, user_id, character)
+        key = await existing(platform, user_id, character, kind)
         with strict_reads():
             summary = await memory().latest_summary(key, fill_cache=False)
         return m.LatestSummary(
@@ -273,9 +288,12 @@ def create_app(bot: Bot, *, inspector: bool = True) -> FastAPI:
         summary="Every summary, oldest window first",
     )
     async def summaries(
-        platform: PlatformPath, user_id: UserPath, character: CharacterPath
+        platform: PlatformPath,
+        user_id: UserPath,
+        character: CharacterPath,
+        kind: KindQuery = "private",
     ) -> m.SummaryList:
-        key = await existing(platform, user_id, character)
+        key = await existing(platform, user_id, character, kind)
         cold = memory().cold
         found = await cold.all(key.id) if cold else []
         return m.SummaryList(
@@ -294,10 +312,11 @@ def create_app(bot: Bot, *, inspector: bool = True) -> FastAPI:
         character: CharacterPath,
         q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS)],
         k: Annotated[int, Query(ge=1, le=MAX_SEARCH_K)] = 5,
+        kind: KindQuery = "private",
     ) -> m.SearchResults:
         if not q.strip():
             raise ApiError(422, "invalid_request", "q: the search query must not be blank")
-        key = await existing(platform, user_id, character)
+        key = await existing(platform, user_id, character, kind)
         with strict_reads():
             found = await bot.plugins.first(
                 "honeychat_search_memory", conversation=key, query=q, k=k, bot=bot, strict=True
@@ -316,9 +335,12 @@ def create_app(bot: Bot, *, inspector: bool = True) -> FastAPI:
         summary="Everything memory holds, as JSON",
     )
     async def export(
-        platform: PlatformPath, user_id: UserPath, character: CharacterPath
+        platform: PlatformPath,
+        user_id: UserPath,
+        character: CharacterPath,
+        kind: KindQuery = "private",
     ) -> m.Export:
-        key = await existing(platform, user_id, character)
+        key = await existing(platform, user_id, character, kind)
         with strict_reads():
             data = await bot.plugins.first(
                 "honeychat_export_memory", conversation=key, bot=bot, strict=True
@@ -338,8 +360,9 @@ def create_app(bot: Bot, *, inspector: bool = True) -> FastAPI:
         user_id: UserPath,
         character: CharacterPath,
         reply: Annotated[list[int] | None, Query(description="Only these replies (seq)")] = None,
+        kind: KindQuery = "private",
     ) -> m.Trails:
-        key = await existing(platform, user_id, character)
+        key = await existing(platform, user_id, character, kind)
         if bot.trails is None:
             raise ApiError(503, "trail_disabled", "provenance trails are off in this process")
         found = await bot.trails.list(key, reply)
@@ -356,12 +379,15 @@ def create_app(bot: Bot, *, inspector: bool = True) -> FastAPI:
         summary="Clear the conversation in both layers",
     )
     async def clear(
-        platform: PlatformPath, user_id: UserPath, character: CharacterPath
+        platform: PlatformPath,
+        user_id: UserPath,
+        character: CharacterPath,
+        kind: KindQuery = "private",
     ) -> m.Cleared:
         """The chat's own clear (``/forget``): a summary in progress is discarded."""
         from honeychat.core.forget import clear_conversation
 
-        key = await existing(platform, user_id, character)
+        key = await existing(platform, user_id, character, kind)
         await clear_conversation(bot, key)
         log.info("inspector cleared %s", key.id)
         return m.Cleared(conversation=conversation_ref(key))

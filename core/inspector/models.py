@@ -18,12 +18,14 @@ class ErrorResponse(BaseModel):
 
 
 class ConversationRef(BaseModel):
-    """A conversation: one user talking to one character on one platform."""
+    """A conversation: one user talking to one character on one platform, or (``kind``
+    ``space``) a shared space with its character, ``user_id`` then holding the space's id."""
 
     id: str
     platform: str
     user_id: str
     character: str
+    kind: str = "private"
 
 
 class ConversationPage(BaseModel):
@@ -49,6 +51,9 @@ class Message(BaseModel):
     tools: list[dict[str, Any]] = Field(
         default=[], description="A reply's tool calls with their (cut) results."
     )
+    speaker: str | None = None
+    """In a space: the display name of the member who wrote it."""
+    speaker_id: str | None = None
 
     @classmethod
     def of(cls, message: StoredMessage) -> Message:
@@ -58,6 +63,8 @@ class Message(BaseModel):
             text=message.text,
             at=message.at,
             tools=[dict(r) for r in message.tools],
+            speaker=message.speaker,
+            speaker_id=message.speaker_id,
         )
 
 

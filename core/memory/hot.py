@@ -10,6 +10,11 @@ Redis Cluster hash tag so all of them live in one slot)::
     {prefix}:conv:{<id>}:epoch    generation, bumped by every clear          (durable)
     {prefix}:conv:{<id>}:fail     the failing window and its attempts        (durable)
     {prefix}:conv:{<id>}:lease    token of the summarizer holding the lease  (own TTL)
+    {prefix}:conv:{<id>}:authored hash seq -> speaker id, in spaces           (durable)
+
+``authored`` remembers who wrote each message of a space after the message
+left the buffer, so a member can later clear every summary line that came
+from them (:meth:`RedisHotStore.forget_speaker`).
 
 Only the recent buffer and the summary cache expire (every write refreshes
 their TTL): losing them loses nothing that memory depends on. The sequence
@@ -41,9 +46,9 @@ from honeychat.core.types import ConversationKey, Role, StoredMessage, Summary
 
 log = logging.getLogger(__name__)
 
-# Order of KEYS passed to every script: buf, seq, wm, epoch, summary, fail.
-# Only buf (1) and summary (5) expire; seq, wm, epoch and fail (2-4, 6) are durable.
-_SCRIPT_KEYS = ("buf", "seq", "wm", "epoch", "summary", "fail")
+# Order of KEYS passed to every script: buf, seq, wm, epoch, summary, fail, authored.
+# Only buf (1) and summary (5) expire; seq, wm, epoch, fail and authored are durable.
+_SCRIPT_KEYS = ("buf", "seq", "wm", "epoch", "summary", "fail", "authored")
 
 _TOUCH = """
 local function touch(ttl)
@@ -58,13 +63,15 @@ local function num(key)
 end
 """
 
-# ARGV: message JSON without "seq" (starts with "{"), buffer_size, ttl_ms, require_state
-# -> the new seq, or -1 (nothing written) when state is required and missing
+# ARGV: message JSON without "seq" (starts with "{"), buffer_size, ttl_ms, require_state,
+# speaker id ("" for none) -> the new seq, or -1 (nothing written) when state is required
+# and missing
 _APPEND = (
     _TOUCH
     + """
 if ARGV[4] == '1' and redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
 local seq = redis.call('INCR', KEYS[2])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[7], seq, ARGV[5]) end
 redis.call('RPUSH', KEYS[1], '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2))
 local keep = math.max(tonumber(ARGV[2]), seq - num(KEYS[3]))
 redis.call('LTRIM', KEYS[1], -keep, -1)
@@ -111,7 +118,7 @@ return 1
 _CLEAR = (
     _TOUCH
     + """
-redis.call('DEL', KEYS[1], KEYS[5], KEYS[6])
+redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7])
 redis.call('SET', KEYS[3], num(KEYS[2]))
 redis.call('INCR', KEYS[4])
 durable()
@@ -147,6 +154,31 @@ redis.call('HSET', KEYS[1], 'retry_at', ARGV[2])
 return attempts
 """
 
+# KEYS: buf, summary; ARGV: speaker id -> how many buffered messages were removed.
+# Drops the speaker's messages from the buffer (keeping its TTL) and the summary cache.
+_FORGET_SPEAKER = """
+local items = redis.call('LRANGE', KEYS[1], 0, -1)
+local kept = {}
+local removed = 0
+for _, item in ipairs(items) do
+  local ok, message = pcall(cjson.decode, item)
+  if ok and type(message) == 'table' and message['speaker_id'] == ARGV[1] then
+    removed = removed + 1
+  else
+    kept[#kept + 1] = item
+  end
+end
+redis.call('DEL', KEYS[2])
+if removed == 0 then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+redis.call('DEL', KEYS[1])
+for i = 1, #kept, 500 do
+  redis.call('RPUSH', KEYS[1], unpack(kept, i, math.min(i + 499, #kept)))
+end
+if ttl > 0 and #kept > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+return removed
+"""
+
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 
@@ -172,12 +204,20 @@ def _int(value: Any) -> int:
     return int(_str(value)) if value is not None else 0
 
 
-def _message_json(role: Role, text: str, at: datetime, tools: Sequence[dict[str, Any]] = ()) -> str:
+def _message_json(
+    role: Role,
+    text: str,
+    at: datetime,
+    tools: Sequence[dict[str, Any]] = (),
+    **speaker: str | None,
+) -> str:
     """The stored JSON of a message minus its ``seq``, which the append script adds.
 
     ``text`` must already be clean (see :func:`honeychat.core.sanitize.clean_text`).
     """
-    data = StoredMessage(seq=0, role=role, text=text, at=at, tools=tuple(tools)).to_dict()
+    data = StoredMessage(
+        seq=0, role=role, text=text, at=at, tools=tuple(tools), **speaker
+    ).to_dict()
     del data["seq"]
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
@@ -239,6 +279,7 @@ class RedisHotStore:
         self._cache_summary = client.register_script(_CACHE_SUMMARY)
         self._release_lease = client.register_script(_RELEASE_LEASE)
         self._record_failure = client.register_script(_RECORD_FAILURE)
+        self._forget_speaker = client.register_script(_FORGET_SPEAKER)
         self._pending_key = f"{prefix}:summaries:pending"
         glob_prefix = _GLOB_SPECIAL.sub(r"\\\1", prefix)
         self._buffer_pattern = f"{glob_prefix}:conv:{{*}}:buf"
@@ -265,6 +306,8 @@ class RedisHotStore:
         at: datetime,
         *,
         tools: Sequence[dict[str, Any]] = (),
+        speaker: str | None = None,
+        speaker_id: str | None = None,
     ) -> StoredMessage:
         """Store one message in a single round trip; return it with its sequence number.
 
@@ -274,17 +317,31 @@ class RedisHotStore:
         appends again.
         """
         text = clean_text(text)
-        body = _message_json(Role(role), text, at, tools)
+        body = _message_json(Role(role), text, at, tools, speaker=speaker, speaker_id=speaker_id)
         with _unavailable():
             seq = _int(
                 await self._append(
                     keys=self._keys(conversation),
-                    args=[body, self.buffer_size, self.ttl_ms, int(self.require_state)],
+                    args=[
+                        body,
+                        self.buffer_size,
+                        self.ttl_ms,
+                        int(self.require_state),
+                        speaker_id or "",
+                    ],
                 )
             )
         if seq < 0:
             raise StateMissing(conversation)
-        return StoredMessage(seq=seq, role=Role(role), text=text, at=at, tools=tuple(tools))
+        return StoredMessage(
+            seq=seq,
+            role=Role(role),
+            text=text,
+            at=at,
+            tools=tuple(tools),
+            speaker=speaker,
+            speaker_id=speaker_id,
+        )
 
     async def restore_state(
         self, conversation: ConversationKey, last_summarized: int, generation: int
@@ -399,6 +456,35 @@ class RedisHotStore:
         with _unavailable():
             await self._clear(keys=self._keys(conversation), args=[self.ttl_ms])
             await self.client.zrem(self._pending_key, conversation.id)
+
+    async def forget_speaker(
+        self, conversation: ConversationKey, speaker_id: str
+    ) -> tuple[int, set[int]]:
+        """Drop a member's messages from a space's buffer and the summary cache.
+
+        Returns how many buffered messages went, and the sequence numbers of
+        every message the member wrote that memory still knows of (for the
+        summaries; see :meth:`forget_authored`).
+        """
+        with _unavailable():
+            removed = _int(
+                await self._forget_speaker(
+                    keys=[self.key(conversation, "buf"), self.key(conversation, "summary")],
+                    args=[speaker_id],
+                )
+            )
+            seqs: set[int] = set()
+            async for seq, who in self.client.hscan_iter(self.key(conversation, "authored")):
+                if _str(who) == speaker_id:
+                    seqs.add(int(seq))
+        return removed, seqs
+
+    async def forget_authored(self, conversation: ConversationKey, seqs: set[int]) -> None:
+        """Drop the authorship of ``seqs`` (their summary lines are gone)."""
+        if not seqs:
+            return
+        with _unavailable():
+            await self.client.hdel(self.key(conversation, "authored"), *map(str, sorted(seqs)))
 
     async def window_failure(self, conversation: ConversationKey) -> WindowFailure | None:
         """The failed attempts at the conversation's next window, if any."""

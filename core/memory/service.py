@@ -18,11 +18,13 @@ from datetime import datetime
 from typing import Any
 
 from honeychat.core.deadlines import Budget, Circuit, caused_by_timeout
+from honeychat.core.memory.contributions import without_sources
 from honeychat.core.memory.retrieval import (
     RetrievalOptions,
     TokenCounter,
     newest_lines,
     select,
+    split_lines,
 )
 from honeychat.core.memory.stores import ColdStore, HotStore, StateMissing, StoreUnavailable
 from honeychat.core.memory.summarizer import Summarizer
@@ -141,13 +143,19 @@ class MemoryService:
         at: datetime,
         *,
         tools: Sequence[dict[str, Any]] = (),
+        speaker: str | None = None,
+        speaker_id: str | None = None,
     ) -> StoredMessage | None:
         """Store one message (text made storable first, see :mod:`honeychat.core.sanitize`),
-        with a reply's tool records."""
+        with a reply's tool records; ``speaker``/``speaker_id`` attribute a member's message
+        in a space."""
         if self.hot is None:
             return None
+        who = {"speaker": speaker, "speaker_id": speaker_id}
         return await self._guard(
-            self.hot_health, self._append(conversation, role, clean_text(text), at, tools), None
+            self.hot_health,
+            self._append(conversation, role, clean_text(text), at, tools, who),
+            None,
         )
 
     async def _append(
@@ -156,11 +164,13 @@ class MemoryService:
         role: Role,
         text: str,
         at: datetime,
-        tools: Sequence[dict[str, Any]] = (),
+        tools: Sequence[dict[str, Any]],
+        who: dict[str, str | None],
     ) -> StoredMessage:
         assert self.hot is not None
-        # Only a reply that used tools passes them, so a store without ``tools`` keeps working.
-        extra = {"tools": tools} if tools else {}
+        # Only what is set is passed, so a store without ``tools`` or speakers keeps working.
+        extra: dict[str, Any] = {"tools": tools} if tools else {}
+        extra.update({name: value for name, value in who.items() if value is not None})
         try:
             return await self.hot.append(conversation, role, text, at, **extra)
         except StateMissing:
@@ -326,6 +336,26 @@ class MemoryService:
             unavailable=unavailable,
         )
 
+    async def shared(
+        self, conversation: ConversationKey, query: str, *, k: int | None
+    ) -> list[Summary]:
+        """Summaries of ``conversation`` relevant to ``query``, for a turn in another conversation.
+
+        A space's reply reads the speaker's private memory through this, only
+        when :func:`honeychat.core.spaces.memory_scope` allows it. Bounded like
+        a turn's reads; half the memory budget.
+        """
+        if k is not None and k <= 0:
+            return []
+        wanted = self.options.candidates if k is None else max(k, self.options.candidates)
+        token = _BUDGET.set(Budget(self.read_timeout))
+        try:
+            found = await self.candidates(conversation, query, wanted)
+        finally:
+            _BUDGET.reset(token)
+        budget = None if self.budget_tokens is None else self.budget_tokens // 2
+        return select(found, query, budget, self.count, self.options, max_documents=k)
+
     def schedule_summary(self, conversation: ConversationKey, last_seq: int | None = None) -> None:
         """Summarize complete windows in the background, unless a layer is down.
 
@@ -366,6 +396,42 @@ class MemoryService:
             raise StoreUnavailable(
                 "hot" if self.hot and "hot" in errors[0] else "cold", "; ".join(errors)
             )
+
+    async def forget_speaker(self, conversation: ConversationKey, speaker_id: str) -> int:
+        """Forget one member's contributions to a space: their buffered messages and every
+        summary line whose provenance includes one of their messages. Returns how many
+        messages and lines went.
+
+        A summary in progress is discarded first (it is written again without them).
+        Raises ``StoreUnavailable`` when a layer cannot be reached; what was done
+        stays done and a retry finishes the rest (authorship is kept until then).
+        """
+        if self.hot is None:
+            raise StoreUnavailable("hot", "not configured")
+        if self.summarizer is not None:
+            await self.summarizer.cancel(conversation)
+        removed, seqs = await self.hot.forget_speaker(conversation, speaker_id)
+        lines = 0
+        if self.cold is not None and seqs:
+            changed: list[Summary] = []
+            gone: list[str] = []
+            for summary in await self.cold.all(conversation.id):
+                kept = without_sources(summary, seqs)
+                if kept is summary:
+                    continue
+                before = len(split_lines(summary.text))
+                lines += before - (len(split_lines(kept.text)) if kept else 0)
+                if kept is None:
+                    gone.append(summary.doc_id)
+                else:
+                    changed.append(kept)
+            if gone:
+                await self.cold.delete(conversation.id, gone)
+            for summary in changed:
+                await self.cold.add(summary)
+        await self.hot.forget_authored(conversation, seqs)
+        self.schedule_summary(conversation)
+        return removed + lines
 
     async def export(self, conversation: ConversationKey) -> dict[str, Any]:
         """Everything both layers hold for a conversation, JSON-ready."""

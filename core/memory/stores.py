@@ -68,10 +68,13 @@ class HotStore(Protocol):
         at: datetime,
         *,
         tools: Sequence[dict[str, Any]] = (),
+        speaker: str | None = None,
+        speaker_id: str | None = None,
     ) -> StoredMessage:
         """Store one message in a single round trip; return it with its sequence number.
 
-        ``tools`` (a reply's tool calls, see :attr:`StoredMessage.tools`) is stored with it.
+        ``tools`` (a reply's tool calls, see :attr:`StoredMessage.tools`) is stored with it;
+        ``speaker``/``speaker_id``: who wrote a user message in a space (stored as data).
 
         May raise :class:`StateMissing`, writing nothing, when the conversation
         has no state (see :meth:`restore_state`); the memory service then
@@ -127,6 +130,15 @@ class HotStore(Protocol):
     async def clear(self, conversation: ConversationKey) -> None:
         """Forget the buffer and the cached summary, set the watermark to the last sequence
         number and change the epoch. Sequence numbers keep counting up."""
+
+    async def forget_speaker(
+        self, conversation: ConversationKey, speaker_id: str
+    ) -> tuple[int, set[int]]:
+        """Drop a space member's buffered messages and the summary cache; return how many
+        messages went and the sequence numbers of every message they wrote still on record."""
+
+    async def forget_authored(self, conversation: ConversationKey, seqs: set[int]) -> None:
+        """Drop the record of who wrote ``seqs`` (their summary lines are gone)."""
 
     async def window_failure(self, conversation: ConversationKey) -> WindowFailure | None:
         """The failed attempts at the conversation's next window, if any."""

@@ -30,9 +30,12 @@ async function api(path, options = {}) {
   return body;
 }
 
-function conversationPath(c) {
+function conversationPath(c, sub = "", params = {}) {
   const part = encodeURIComponent;
-  return `/api/conversations/${part(c.platform)}/${part(c.user_id)}/${part(c.character)}`;
+  const query = new URLSearchParams(params);
+  if (c.kind === "space") query.set("kind", "space");
+  const suffix = query.toString() ? `?${query}` : "";
+  return `/api/conversations/${part(c.platform)}/${part(c.user_id)}/${part(c.character)}${sub}${suffix}`;
 }
 
 function el(tag, attrs = {}, ...children) {
@@ -70,7 +73,8 @@ function renderConversations() {
   const shown = loaded.filter((c) => !wanted || c.id.toLowerCase().includes(wanted));
   const items = shown.map((c) => {
     const button = el("button", { type: "button", "data-id": c.id },
-      `${c.user_id} · ${c.character}`, el("br"), el("small", {}, c.platform));
+      `${c.kind === "space" ? "space " : ""}${c.user_id} · ${c.character}`, el("br"),
+      el("small", {}, c.platform));
     button.setAttribute("aria-current", String(current !== null && current.id === c.id));
     button.addEventListener("click", () => select(c));
     return el("li", {}, button);
@@ -85,14 +89,15 @@ async function select(c) {
     b.setAttribute("aria-current", String(b.dataset.id === c.id));
   }
   $("detail").hidden = false;
-  $("conversation-title").textContent = `${c.user_id} with ${c.character} on ${c.platform}`;
+  const who = c.kind === "space" ? `Space ${c.user_id}` : c.user_id;
+  $("conversation-title").textContent = `${who} with ${c.character} on ${c.platform}`;
   $("results").replaceChildren();
   setStatus("Loading…");
   try {
     const [recent, all, trail] = await Promise.all([
-      api(`${conversationPath(c)}/messages?limit=200`),
-      api(`${conversationPath(c)}/summaries`),
-      api(`${conversationPath(c)}/trail`).catch(() => ({ trails: [] })),
+      api(conversationPath(c, "/messages", { limit: 200 })),
+      api(conversationPath(c, "/summaries")),
+      api(conversationPath(c, "/trail")).catch(() => ({ trails: [] })),
     ]);
     renderMessages(recent, trail.trails);
     renderTimeline(all.summaries);
@@ -129,7 +134,7 @@ function renderMessages(recent, trails = []) {
     `${recent.last_seq} messages so far, summarized through #${recent.summarized_through}.`;
   const trailOf = new Map(trails.map((t) => [t.reply_seq, t]));
   const list = recent.messages.map((msg) =>
-    el("li", { class: msg.role }, el("span", { class: "meta" }, `#${msg.seq} · ${msg.role} · ${when(msg.at)}`), msg.text,
+    el("li", { class: msg.role }, el("span", { class: "meta" }, `#${msg.seq} · ${msg.speaker_id ? `${msg.speaker || "member"} (${msg.speaker_id})` : msg.role} · ${when(msg.at)}`), msg.text,
       ...(trailOf.has(msg.seq) ? [renderTrail(trailOf.get(msg.seq))] : [])));
   $("messages").replaceChildren(...(list.length ? list : [emptyItem("The buffer is empty.")]));
 }
@@ -148,7 +153,7 @@ async function search(event) {
   if (!q) { setStatus("Type something to search for.", true); return; }
   setStatus("Searching…");
   try {
-    const found = await api(`${conversationPath(current)}/search?k=5&q=${encodeURIComponent(q)}`);
+    const found = await api(conversationPath(current, "/search", { k: 5, q }));
     const list = found.results.map((s, i) =>
       el("li", { class: "result" },
         el("span", { class: "score" }, s.score === null ? "–" : s.score.toFixed(3)),
