@@ -144,11 +144,7 @@ async def test_slack_bad_signature_logs_never_echo_the_body(
     caplog.set_level(logging.DEBUG)
     async with FakeSlack() as slack:
         bot = await bot_factory(
-            slack_bot_token="xoxb-test",
-            slack_signing_secret="test-signing-secret",
-            slack_api_url=slack.base_url.rstrip("/"),
-            slack_host="127.0.0.1",
-            slack_port=0,
+            plugin_config=slack.http_mode_config("test-signing-secret"),
         )
         adapter = SlackAdapter(bot)
         await adapter.start()
