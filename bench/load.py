@@ -135,17 +135,13 @@ def cpu_seconds(root: int) -> float:
     return total
 
 
-def histogram_quantile(buckets: dict[float, float], q: float) -> float:
-    """The upper bound of the bucket holding quantile ``q`` of a cumulative histogram."""
-    if not buckets:
-        return float("nan")
-    count = buckets[max(buckets)]
+def histogram_quantile(buckets: dict[float, float], q: float) -> float | None:
+    """The upper bound of the bucket holding quantile ``q`` of a cumulative histogram
+    (``None`` when it is empty)."""
+    count = buckets.get(float("inf"), 0.0)
     if count == 0:
-        return float("nan")
-    for bound in sorted(buckets):
-        if buckets[bound] >= q * count:
-            return bound
-    return float("inf")
+        return None
+    return next(bound for bound in sorted(buckets) if buckets[bound] >= q * count)
 
 
 # The embedding-only limit
