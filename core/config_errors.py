@@ -22,7 +22,8 @@ def describe(exc: Exception) -> str | None:
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]).upper()
-        return f"invalid setting {field}: {first['msg']}"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        return f"invalid setting {field}: {message}"
     if isinstance(exc, SettingsError):
         match = _FIELD.search(str(exc))
         field = match.group(1).upper() if match else "a setting"

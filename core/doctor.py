@@ -211,10 +211,28 @@ async def check_mcp(settings: Settings) -> list[Check]:
     ]
 
 
+async def check_plugins(settings: Settings) -> Check:
+    """Every plugin loads with a valid config (adapters' ``TELEGRAM_*``... settings included)."""
+    from honeychat.core.plugins import PluginHost
+
+    host = PluginHost(settings.plugin_config)
+    plugin_log = logging.getLogger("honeychat.core.plugins")
+    level = plugin_log.level
+    plugin_log.setLevel(logging.CRITICAL)  # the problems are this check's one line
+    try:
+        host.load(disabled=settings.disabled_plugins, plugins_dir=settings.plugins_dir)
+    finally:
+        plugin_log.setLevel(level)
+    if host.problems:
+        return Check("plugins", False, "; ".join(str(p) for p in host.problems))
+    return Check("plugins", True, f"{len(host.info)} loaded")
+
+
 async def run_doctor(settings: Settings) -> int:
     """Print every check; exit code 1 if any failed."""
     checks = [
         await check_characters(settings),
+        await check_plugins(settings),
         await check_redis(settings),
         await check_embeddings(settings),
         await check_summaries(settings),

@@ -11,7 +11,12 @@ A plugin may declare its configuration as a pydantic model in a
 ``PLUGIN_CONFIG`` (keyed by the plugin's name) is validated against that
 model when the plugin loads; a section that does not validate keeps the
 plugin out, with a message naming the plugin and the field. The plugin reads
-the validated model with ``bot.plugins.config(name)``.
+the validated model with ``bot.plugins.config(name)``. A ``config_model``
+derived from :class:`~honeychat.core.env_settings.EnvironmentSettings` (as the
+built-in adapters' are) also reads its fields from environment variables of
+the same names, the section winning; an invalid variable is named in one line
+without its value. Secret-looking fields of every config (``*_token``,
+``*_key``, ``*_secret``, ...) are masked in logs from then on.
 
 Hooks are called through pluggy's own hook callers, so its ordering
 (``tryfirst``/``trylast``, last registered first), its tracing
@@ -45,8 +50,11 @@ from typing import Any
 
 import pluggy
 from pydantic import BaseModel, ValidationError
+from pydantic_settings import BaseSettings, SettingsError
 
 from honeychat.core import hookspecs
+from honeychat.core.config_errors import describe as describe_settings_error
+from honeychat.core.redact import register_secrets, settings_secrets
 
 log = logging.getLogger(__name__)
 
@@ -237,11 +245,24 @@ class PluginHost:
                 name, f"PLUGIN_CONFIG['{name}'] must be a mapping, not {type(section).__name__}"
             )
             return None
+        config: BaseModel
         try:
-            self._configs[name] = model.model_validate(dict(section or {}))
+            if issubclass(model, BaseSettings):
+                # Read from the environment too; the PLUGIN_CONFIG section wins.
+                config = model(**dict(section or {}))
+            else:
+                config = model.model_validate(dict(section or {}))
         except ValidationError as exc:
-            self._problem(name, describe_config_error(name, exc))
+            if issubclass(model, BaseSettings):
+                self._problem(name, describe_settings_error(exc) or str(exc))
+            else:
+                self._problem(name, describe_config_error(name, exc))
             return None
+        except SettingsError as exc:
+            self._problem(name, describe_settings_error(exc) or str(exc))
+            return None
+        self._configs[name] = config
+        register_secrets(settings_secrets(config))
         return "configured" if section else "defaults"
 
     def config(self, name: str) -> Any:

@@ -44,7 +44,9 @@ async def _serve_adapters(settings: Settings, stop: asyncio.Event) -> int:
     async with Bot(settings) as bot:
         adapters = await collect_adapters(bot)
         if not adapters:
-            log.error(NO_ADAPTER)
+            # An adapter plugin kept out by its config (TELEGRAM_WEBHOOK_PORT=abc) says so.
+            problems = "; ".join(str(p) for p in bot.plugins.problems)
+            log.error("%s", f"No platform is running: {problems}" if problems else NO_ADAPTER)
             return 2
         started: list[Adapter] = []
         for adapter in adapters:

@@ -3,24 +3,20 @@
 Precedence, highest first: keyword arguments, environment variables (and a
 ``.env`` file in the working directory), the YAML file named by
 ``HONEYCHAT_CONFIG`` (keys are the lower-case field names), then the defaults
-below. Every variable is listed in ``.env.example``.
+below (see :mod:`honeychat.core.env_settings`). Every variable is listed in
+``.env.example``; adapters' variables are read by their own models.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    YamlConfigSettingsSource,
-)
+from pydantic_settings import NoDecode
+
+from honeychat.core.env_settings import EnvironmentSettings, split_commas
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
 OPENROUTER_STT_MODEL = "openai/whisper-1"
@@ -76,15 +72,12 @@ def _default_tiers() -> dict[str, Tier]:
     }
 
 
-class Settings(BaseSettings):
-    """Every setting honeychat reads. Field names are the variables, upper-cased."""
+class Settings(EnvironmentSettings):
+    """Every setting of the core. Field names are the variables, upper-cased.
 
-    model_config = SettingsConfigDict(
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        case_sensitive=False,
-    )
+    Each adapter's settings (``TELEGRAM_*``, ``DISCORD_*``, ``SLACK_*``) live next to
+    the adapter, in its plugin's ``config_model``.
+    """
 
     # Where things live
     data_dir: Path = Field(default_factory=default_data_dir)
@@ -162,23 +155,6 @@ class Settings(BaseSettings):
     # Adapters
     adapters: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Adapters ``honeychat run`` starts; empty means every adapter whose credentials are set."""
-    telegram_bot_token: str | None = None
-    telegram_api_base: str | None = None
-    telegram_webhook_url: str | None = None
-    telegram_webhook_secret: str | None = None
-    telegram_webhook_host: str = "0.0.0.0"
-    telegram_webhook_port: int = 8080
-    discord_bot_token: str | None = None
-    discord_api_base: str | None = None
-    discord_gateway_url: str | None = None
-    discord_allowed_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    slack_bot_token: str | None = None
-    slack_signing_secret: str | None = None
-    slack_app_token: str | None = None
-    slack_api_url: str | None = None
-    slack_port: int = 3000
-    slack_host: str = "0.0.0.0"
-    """Interface the Slack Events API endpoint (``/slack/events``) listens on in HTTP mode."""
 
     # Shared spaces (groups, server channels, Slack channels): see docs/spaces.md
     space_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -286,7 +262,6 @@ class Settings(BaseSettings):
     @field_validator(
         "disabled_plugins",
         "adapters",
-        "discord_allowed_channels",
         "space_admins",
         "inspector_cors_origins",
         "inspector_allowed_hosts",
@@ -296,26 +271,7 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if value.strip().startswith("["):
-                return json.loads(value)
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
-        config_file = os.environ.get("HONEYCHAT_CONFIG")
-        if config_file:
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
-        return tuple(sources)
+        return split_commas(value)
 
     # Derived values
 

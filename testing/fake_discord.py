@@ -634,7 +634,7 @@ class FakeDiscord:
             "guilds": [{"id": self.guild_id, "unavailable": True}],
             "session_id": session.session_id,
             "resume_gateway_url": self.gateway_url,
-            "shard": [0, 1],
+            "shard": data.get("shard", [0, 1]),
             "application": {"id": self.application_id, "flags": 1 << 19},
             "private_channels": [],
         }

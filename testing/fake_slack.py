@@ -163,6 +163,19 @@ class FakeSlack:
         """The Web API base URL, as ``SLACK_API_URL`` / ``AsyncWebClient(base_url=...)`` take it."""
         return f"http://127.0.0.1:{self.port}/api/"
 
+    def http_mode_config(self, signing_secret: str) -> dict[str, Any]:
+        """A ``PLUGIN_CONFIG`` whose ``slack`` section serves the Events API on a free
+        loopback port, verified with ``signing_secret``, talking to this fake."""
+        return {
+            "slack": {
+                "slack_bot_token": "xoxb-test",
+                "slack_signing_secret": signing_secret,
+                "slack_api_url": self.base_url.rstrip("/"),
+                "slack_host": "127.0.0.1",
+                "slack_port": 0,
+            }
+        }
+
     def response_url(self, name: str = "r1") -> str:
         """A response URL to put in a slash command or block action payload."""
         return f"http://127.0.0.1:{self.port}/response/{name}"

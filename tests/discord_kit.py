@@ -52,21 +52,30 @@ class DiscordRig:
         return str((request.json or {}).get("content", ""))
 
 
+def discord_settings(fake: FakeDiscord, **overrides: Any) -> dict[str, Any]:
+    """The Discord plugin's ``PLUGIN_CONFIG`` section for talking to ``fake``."""
+    return {
+        "discord_bot_token": "fake-token",
+        "discord_api_base": fake.api_base,
+        "discord_gateway_url": fake.gateway_url,
+        **overrides,
+    }
+
+
 @asynccontextmanager
 async def discord_rig(bot_factory: Any, **settings: Any) -> AsyncIterator[DiscordRig]:
     """A started bot serving Discord through discord.py against a fresh FakeDiscord.
 
-    A setting given as a callable is called with the fake (for ids it generates).
+    ``discord_*`` settings go to the Discord plugin's section, the others to the
+    core. A setting given as a callable is called with the fake (for ids it generates).
     """
     fake_options = ("message_content_allowed", "everyone_permissions")
     fake_kwargs = {k: settings.pop(k) for k in fake_options if k in settings}
     async with FakeDiscord(**fake_kwargs) as fake:
         settings = {k: v(fake) if callable(v) else v for k, v in settings.items()}
+        adapter_settings = {k: settings.pop(k) for k in list(settings) if k.startswith("discord_")}
         bot = await bot_factory(
-            discord_bot_token="fake-token",
-            discord_api_base=fake.api_base,
-            discord_gateway_url=fake.gateway_url,
-            **settings,
+            plugin_config={"discord": discord_settings(fake, **adapter_settings)}, **settings
         )
         adapter = DiscordAdapter(bot)
         await adapter.start()

@@ -13,14 +13,7 @@ SECRET = "test-signing-secret"
 
 async def start_adapter(bot_factory: Any, slack: FakeSlack, **settings: Any) -> SlackAdapter:
     """A started adapter in HTTP mode on a fresh bot talking to ``slack`` (stop it after)."""
-    bot = await bot_factory(
-        slack_bot_token="xoxb-test",
-        slack_signing_secret=SECRET,
-        slack_api_url=slack.base_url.rstrip("/"),
-        slack_host="127.0.0.1",
-        slack_port=0,
-        **settings,
-    )
+    bot = await bot_factory(plugin_config=slack.http_mode_config(SECRET), **settings)
     adapter = SlackAdapter(bot)
     await adapter.start()
     return adapter

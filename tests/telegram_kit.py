@@ -25,13 +25,14 @@ async def adapter_starter(
 
     async def start(bot: Bot | None = None, **overrides: Any) -> TelegramAdapter:
         if bot is None:
-            settings = {
+            # telegram_* settings go to the Telegram plugin's section, the others to the core.
+            telegram = {
                 "telegram_bot_token": tg.token,
                 "telegram_api_base": tg.base_url,
                 "telegram_webhook_host": "127.0.0.1",
-                **overrides,
+                **{k: overrides.pop(k) for k in list(overrides) if k.startswith("telegram_")},
             }
-            bot = await bot_factory(**settings)
+            bot = await bot_factory(plugin_config={"telegram": telegram}, **overrides)
         adapter = TelegramAdapter(
             bot,
             poll_timeout=1,

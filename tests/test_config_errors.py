@@ -82,3 +82,25 @@ async def test_the_bot_ignores_a_message_without_a_user_id(bot_factory: Any) -> 
     channel = await send(bot, "hello", user=" ")
     assert channel.texts == []
     assert bot_factory.llm.chat_requests == []
+
+
+def test_a_bad_adapter_variable_is_named_by_run_and_doctor_without_its_value(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Adapter settings live in the adapter's config model; a mistake there is still one line."""
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:planted-token-value")
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_PORT", "eighty")
+    monkeypatch.setenv("LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    # Logged once when the plugin loads, then as the reason nothing runs.
+    loaded, reason = [line for line in err.splitlines() if "TELEGRAM_WEBHOOK_PORT" in line]
+    assert "plugin 'telegram': invalid setting TELEGRAM_WEBHOOK_PORT: Input should be" in loaded
+    assert "No platform is running: plugin 'telegram': invalid setting" in reason
+    assert "eighty" not in err and "planted-token-value" not in err
+
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    (check,) = [line for line in out.splitlines() if line.startswith("✗ plugins")]
+    assert "plugin 'telegram': invalid setting TELEGRAM_WEBHOOK_PORT: Input should be" in check
+    assert "eighty" not in out

@@ -15,6 +15,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from honeychat.adapters.discord.settings import DiscordSettings
+from honeychat.adapters.slack.settings import SlackSettings
+from honeychat.adapters.telegram.settings import TelegramSettings
 from honeychat.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,8 +27,12 @@ ENV_ONLY = {"HONEYCHAT_CONFIG"}
 """Read from the environment by the settings loader itself, not a field."""
 
 
+SETTINGS_MODELS = (Settings, TelegramSettings, DiscordSettings, SlackSettings)
+"""The core's settings and each built-in adapter's (its plugin's ``config_model``)."""
+
+
 def settings_variables() -> set[str]:
-    return {name.upper() for name in Settings.model_fields} | ENV_ONLY
+    return {name.upper() for model in SETTINGS_MODELS for name in model.model_fields} | ENV_ONLY
 
 
 def compose() -> dict[str, Any]:

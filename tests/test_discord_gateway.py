@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from discord_kit import discord_rig
+from discord_kit import discord_rig, discord_settings
 
 from honeychat.adapters.discord import DiscordAdapter, DiscordStartupError
 from honeychat.adapters.discord.transport import UrlRewriter
@@ -56,9 +56,7 @@ async def test_unresumable_session_identifies_again_at_the_configured_gateway(
 async def test_missing_message_content_intent_is_one_clear_error(bot_factory: Any) -> None:
     async with FakeDiscord(message_content_allowed=False) as fake:
         bot = await bot_factory(
-            discord_bot_token="fake-token",
-            discord_api_base=fake.api_base,
-            discord_gateway_url=fake.gateway_url,
+            plugin_config={"discord": discord_settings(fake)},
         )
         adapter = DiscordAdapter(bot)
         with pytest.raises(DiscordStartupError, match="Message Content intent is not enabled"):
@@ -70,9 +68,7 @@ async def test_bad_token_is_one_clear_error(bot_factory: Any) -> None:
     async with FakeDiscord() as fake:
         fake.fail("GET", r"/users/@me", 401)
         bot = await bot_factory(
-            discord_bot_token="wrong",
-            discord_api_base=fake.api_base,
-            discord_gateway_url=fake.gateway_url,
+            plugin_config={"discord": discord_settings(fake, discord_bot_token="wrong")},
         )
         adapter = DiscordAdapter(bot)
         with pytest.raises(DiscordStartupError, match="DISCORD_BOT_TOKEN"):
@@ -103,9 +99,7 @@ async def test_honeychat_run_serves_discord(bot_factory: Any) -> None:
     """`DISCORD_BOT_TOKEN=... honeychat run`: the entry-point plugin registers the adapter."""
     async with FakeDiscord() as fake:
         settings = bot_factory.settings(
-            discord_bot_token="fake-token",
-            discord_api_base=fake.api_base,
-            discord_gateway_url=fake.gateway_url,
+            plugin_config={"discord": discord_settings(fake)},
         )
         stop = asyncio.Event()
         runner = asyncio.create_task(run_adapters(settings, stop_event=stop))
@@ -119,3 +113,42 @@ async def test_honeychat_run_serves_discord(bot_factory: Any) -> None:
         finally:
             stop.set()
             assert await asyncio.wait_for(runner, 30) == 0
+
+
+async def test_a_process_runs_only_its_shards(bot_factory: Any) -> None:
+    """DISCORD_SHARD_COUNT=4 DISCORD_SHARD_IDS=1,3: one IDENTIFY per own shard, [id, count]."""
+    async with discord_rig(bot_factory, discord_shard_count=4, discord_shard_ids=[1, 3]) as rig:
+        await rig.until(lambda: len(rig.fake.identify_payloads) == 2)
+        assert sorted(p["shard"] for p in rig.fake.identify_payloads) == [[1, 4], [3, 4]]
+        assert sorted(rig.adapter.client.shards) == [1, 3]
+        # The fake delivers on the latest connection (real Discord: on the guild's shard).
+        me = rig.fake.bot_user
+        rig.llm.script(["Answered by this process's shards."])
+        await rig.fake.send_message(
+            rig.fake.user("ida"), f"<@{me['id']}> hi", channel_id=rig.fake.channel_id, mentions=[me]
+        )
+        await rig.until(
+            lambda: rig.fake.texts_in(rig.fake.channel_id) == ["Answered by this process's shards."]
+        )
+
+
+def test_shard_settings_are_checked_in_one_line() -> None:
+    from pydantic import ValidationError
+
+    from honeychat.adapters.discord.settings import DiscordSettings
+    from honeychat.core.config_errors import describe
+
+    with pytest.raises(ValidationError) as no_count:
+        DiscordSettings(discord_shard_ids="0,1")
+    assert describe(no_count.value) == (
+        "invalid setting DISCORD_SHARD_IDS: needs DISCORD_SHARD_COUNT "
+        "(the number of shards over all processes)"
+    )
+    with pytest.raises(ValidationError) as outside:
+        DiscordSettings(discord_shard_ids="1,4", discord_shard_count=4)
+    assert describe(outside.value) == (
+        "invalid setting DISCORD_SHARD_IDS: [4] not below DISCORD_SHARD_COUNT (4); "
+        "shard ids count from 0"
+    )
+    ids = DiscordSettings(discord_shard_ids="0, 2", discord_shard_count=3).discord_shard_ids
+    assert ids == [0, 2]

@@ -221,3 +221,24 @@ async def test_the_bot_starts_with_the_good_plugins(
     channel = await send(bot, "hello")
     assert channel.last_text == "I hear you: hello"
     assert "from an installed plugin" in bot_factory.last_system_prompt()
+
+
+def test_an_environment_config_model_reads_variables_and_its_section_wins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The built-in adapters' settings: env names as before, PLUGIN_CONFIG on top, secrets masked."""
+    from honeychat.adapters.discord.settings import DiscordSettings
+    from honeychat.core.redact import redact
+
+    monkeypatch.setenv("DISCORD_BOT_TOKEN", "planted-discord-token")
+    monkeypatch.setenv("DISCORD_ALLOWED_CHANNELS", "11, 22")
+    monkeypatch.setenv("DISCORD_API_BASE", "http://from-env.invalid/api/v10")
+    host = PluginHost({"discord": {"discord_api_base": "http://from-section.invalid/api/v10"}})
+    host.load()
+    assert host.problems == []
+    config = host.config("discord")
+    assert isinstance(config, DiscordSettings)
+    assert config.discord_bot_token == "planted-discord-token"
+    assert config.discord_allowed_channels == ["11", "22"]
+    assert config.discord_api_base == "http://from-section.invalid/api/v10"
+    assert redact("token planted-discord-token leaked") == "token *** leaked"

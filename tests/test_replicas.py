@@ -35,11 +35,7 @@ async def slack() -> AsyncIterator[FakeSlack]:
 async def replica(bot_factory: BotFactory, slack: FakeSlack, **overrides: Any) -> SlackAdapter:
     bot = await bot_factory(
         key_prefix="ordering",
-        slack_bot_token="xoxb-test",
-        slack_signing_secret=SECRET,
-        slack_api_url=slack.base_url.rstrip("/"),
-        slack_host="127.0.0.1",
-        slack_port=0,
+        plugin_config=slack.http_mode_config(SECRET),
         llm_streaming=False,
         **overrides,
     )

@@ -23,9 +23,13 @@ async def slack() -> AsyncIterator[FakeSlack]:
 @pytest.fixture
 async def adapter(bot_factory: Any, slack: FakeSlack) -> AsyncIterator[SlackAdapter]:
     bot = await bot_factory(
-        slack_bot_token="xoxb-test",
-        slack_app_token="xapp-test",
-        slack_api_url=slack.base_url,
+        plugin_config={
+            "slack": {
+                "slack_bot_token": "xoxb-test",
+                "slack_app_token": "xapp-test",
+                "slack_api_url": slack.base_url,
+            }
+        },
     )
     adapter = SlackAdapter(bot)
     await adapter.start()

@@ -22,7 +22,10 @@ async def tg() -> AsyncIterator[FakeTelegram]:
 
 async def test_run_serves_telegram_until_stopped(tg: FakeTelegram, bot_factory: BotFactory) -> None:
     settings = bot_factory.settings(
-        telegram_bot_token=tg.token, telegram_api_base=tg.base_url, adapters=["telegram"]
+        plugin_config={
+            "telegram": {"telegram_bot_token": tg.token, "telegram_api_base": tg.base_url}
+        },
+        adapters=["telegram"],
     )
     stop = asyncio.Event()
     runner = asyncio.create_task(run_adapters(settings, stop_event=stop))
@@ -43,7 +46,12 @@ async def test_run_explains_a_refused_token(
     tg: FakeTelegram, bot_factory: BotFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = bot_factory.settings(
-        telegram_bot_token="999:not-the-token", telegram_api_base=tg.base_url
+        plugin_config={
+            "telegram": {
+                "telegram_bot_token": "999:not-the-token",
+                "telegram_api_base": tg.base_url,
+            }
+        }
     )
     with caplog.at_level(logging.ERROR):
         code = await asyncio.wait_for(run_adapters(settings, stop_event=asyncio.Event()), 30)
@@ -53,10 +61,10 @@ async def test_run_explains_a_refused_token(
 
 
 async def test_no_token_no_adapter(bot_factory: BotFactory) -> None:
-    bot = await bot_factory(telegram_bot_token=None)
+    bot = await bot_factory(plugin_config={"telegram": {"telegram_bot_token": None}})
     results = await bot.plugins.call("honeychat_register_adapters", bot=bot)
     assert not any(getattr(a, "name", None) == "telegram" for r in results for a in (r or []))
-    with_token = await bot_factory(telegram_bot_token="1:x")
+    with_token = await bot_factory(plugin_config={"telegram": {"telegram_bot_token": "1:x"}})
     results = await with_token.plugins.call("honeychat_register_adapters", bot=with_token)
     assert [a.name for r in results for a in (r or [])] == ["telegram"]
     for r in results:

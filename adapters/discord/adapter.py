@@ -19,6 +19,7 @@ from .components import choice_payload, discord_codec
 from .incoming import PLATFORM, channel_allowed, interaction_incoming, is_from_bot, to_incoming
 from .media import with_downloads
 from .respond import reply_when_ready, respond
+from .settings import DiscordSettings
 from .transport import UrlRewriter, install_webhook_redirect
 
 if TYPE_CHECKING:
@@ -55,9 +56,11 @@ class DiscordAdapter:
 
     name = PLATFORM
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, settings: DiscordSettings | None = None) -> None:
+        """``settings`` default to the ``discord`` plugin's validated config."""
         self.bot = bot
-        settings = bot.settings
+        settings = settings if settings is not None else bot.plugins.config(PLATFORM)
+        self.settings: DiscordSettings = settings
         self._token = settings.discord_bot_token or ""
         self._allowed = [str(c) for c in settings.discord_allowed_channels]
         self._rewriter = UrlRewriter(settings.discord_api_base, settings.discord_gateway_url)
@@ -88,6 +91,8 @@ class DiscordAdapter:
             on_message=self._on_message,
             on_component=self._on_component,
             on_setup=self._setup,
+            shard_count=self.settings.discord_shard_count,
+            shard_ids=self.settings.discord_shard_ids,
         )
         self._client.event(self.on_connect)
         self._client.event(self.on_ready)

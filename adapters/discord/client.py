@@ -29,11 +29,15 @@ def minimal_intents() -> discord.Intents:
     return intents
 
 
-class HoneyClient(discord.Client):
+class HoneyClient(discord.AutoShardedClient):
     """A discord.py client that forwards messages and component clicks to the adapter.
 
     Slash commands live in :attr:`tree`; ``on_setup`` (run from discord.py's
-    ``setup_hook``, after login) installs and syncs them.
+    ``setup_hook``, after login) installs and syncs them. discord.py's
+    auto-sharded client: with ``shard_count`` unset it runs the number of
+    shards Discord recommends (one for a small bot), all in this process; with
+    ``shard_count`` and ``shard_ids`` it runs only those shards, so several
+    processes can share one bot (each identifies with ``[shard_id, shard_count]``).
     """
 
     def __init__(
@@ -43,8 +47,13 @@ class HoneyClient(discord.Client):
         on_message: MessageHandler,
         on_component: InteractionHandler,
         on_setup: SetupHandler,
+        shard_count: int | None = None,
+        shard_ids: list[int] | None = None,
     ) -> None:
-        super().__init__(intents=minimal_intents(), allowed_mentions=NO_MENTIONS)
+        options: dict[str, Any] = {"shard_count": shard_count}
+        if shard_ids:
+            options["shard_ids"] = shard_ids
+        super().__init__(intents=minimal_intents(), allowed_mentions=NO_MENTIONS, **options)
         redirect_client(self, rewriter)
         self.tree: app_commands.CommandTree[HoneyClient] = app_commands.CommandTree(self)
         self._on_message = on_message

@@ -33,6 +33,7 @@ from honeychat.adapters.slack.events import (
 from honeychat.adapters.slack.logs import bolt_logger
 from honeychat.adapters.slack.media import with_downloads
 from honeychat.adapters.slack.members import SlackMembers
+from honeychat.adapters.slack.settings import SlackSettings
 from honeychat.core.inflight import InflightTasks
 from honeychat.core.intake import EventIntake
 from honeychat.core.types import IncomingMessage, Reply
@@ -66,8 +67,9 @@ class SlackAdapter:
 
     name = PLATFORM
 
-    def __init__(self, bot: Bot) -> None:
-        settings = bot.settings
+    def __init__(self, bot: Bot, settings: SlackSettings | None = None) -> None:
+        """``settings`` default to the ``slack`` plugin's validated config."""
+        settings = settings if settings is not None else bot.plugins.config(PLATFORM)
         if not settings.slack_bot_token:
             raise ValueError("SLACK_BOT_TOKEN is required for the Slack adapter")
         self.socket_mode = bool(settings.slack_app_token)

@@ -32,6 +32,7 @@ from honeychat.adapters.telegram.keyboard import ChoiceCodec
 from honeychat.adapters.telegram.media import with_downloads
 from honeychat.adapters.telegram.polling import Poller
 from honeychat.adapters.telegram.retry import RetryMiddleware
+from honeychat.adapters.telegram.settings import TelegramSettings
 from honeychat.adapters.telegram.updates import PLATFORM, to_incoming
 from honeychat.adapters.telegram.webhook import WebhookServer, is_valid_secret
 from honeychat.core.inflight import InflightTasks
@@ -65,11 +66,14 @@ class TelegramAdapter:
         retry: RetryMiddleware | None = None,
         shutdown_timeout: float = 30.0,
         webhook_port: int | None = None,
+        settings: TelegramSettings | None = None,
     ) -> None:
-        settings = bot.settings
+        """``settings`` default to the ``telegram`` plugin's validated config."""
+        settings = settings if settings is not None else bot.plugins.config(PLATFORM)
         if not settings.telegram_bot_token:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
         self.bot = bot
+        self.settings: TelegramSettings = settings
         self.poll_timeout = poll_timeout
         self.shutdown_timeout = shutdown_timeout
         session = (
@@ -121,7 +125,7 @@ class TelegramAdapter:
         self.me = await self.tg.get_me()
         log.info("telegram: connected as @%s", self.me.username)
         await self._register_commands()
-        settings = self.bot.settings
+        settings = self.settings
         if settings.telegram_webhook_url:
             secret = settings.telegram_webhook_secret or secrets.token_urlsafe(32)
             if not is_valid_secret(secret):

@@ -405,6 +405,10 @@ def _fast_retry() -> Retry:
     )
 
 
+MAX_CONNECTIONS = 100
+"""Connections one process opens to ``REDIS_URL`` at most (redis-py's default pool size)."""
+
+
 async def connect_redis(
     settings: Settings, *, socket_timeout: float | None = None
 ) -> RedisConnection:
@@ -421,8 +425,13 @@ async def connect_redis(
     socket_timeout = settings.redis_timeout if socket_timeout is None else socket_timeout
     if settings.redis_url:
         try:
-            client = redis.asyncio.from_url(
+            # A blocking pool: when every connection is busy (hundreds of turns in flight),
+            # a command waits up to the Redis timeout for one instead of failing at once
+            # with "Too many connections" (which skipped the hot layer under load).
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
                 settings.redis_url,
+                max_connections=MAX_CONNECTIONS,
+                timeout=socket_timeout,
                 decode_responses=True,
                 socket_connect_timeout=socket_timeout,
                 socket_timeout=socket_timeout,
@@ -430,6 +439,7 @@ async def connect_redis(
                 client_name=client_name_prefix(),
                 retry=_fast_retry(),
             )
+            client = redis.asyncio.Redis.from_pool(pool)
         except ValueError as exc:
             raise ValueError(f"REDIS_URL is not a valid Redis URL: {redact(exc)}") from None
         return RedisConnection(client=add_circuit(client))
