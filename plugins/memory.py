@@ -88,6 +88,8 @@ class MemoryPlugin:
             read_timeout=s.memory_read_timeout,
         )
         bot.memory = self.service
+        if bot.redis is not None:
+            self.service.start_format_upgrade(bot.redis, s.key_prefix)
         warm_up = getattr(cold, "warm_up", None)
         if warm_up is not None:
             try:
@@ -108,7 +110,20 @@ class MemoryPlugin:
     ) -> StoredMessage | None:
         if self.service is None:
             return None
-        stored = await self.service.persist(conversation, Role(role), text, turn.message.sent_at)
+        # Who wrote it comes from the turn, never from the text (see docs/memory-format.md).
+        if Role(role) is Role.USER:
+            speaker = turn.message.user_name
+            attachments = tuple(a.kind for a in turn.message.attachments)
+        else:
+            speaker, attachments = turn.character.name, ()
+        stored = await self.service.persist(
+            conversation,
+            Role(role),
+            text,
+            turn.message.sent_at,
+            speaker=speaker,
+            attachments=attachments,
+        )
         if stored is not None:
             self._last_seq[conversation] = stored.seq
         return stored

@@ -7,9 +7,10 @@ through the ``honeychat_hot_store`` / ``honeychat_cold_store`` hooks.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from honeychat.core.types import ConversationKey, Role, StoredMessage, Summary
 
@@ -60,10 +61,20 @@ class HotStore(Protocol):
     """
 
     async def append(
-        self, conversation: ConversationKey, role: Role, text: str, at: datetime
+        self,
+        conversation: ConversationKey,
+        role: Role,
+        text: str,
+        at: datetime,
+        *,
+        speaker: str | None = None,
+        attachments: Sequence[str] = (),
+        extra: Mapping[str, Any] | None = None,
     ) -> StoredMessage:
         """Store one message in a single round trip; return it with its sequence number.
 
+        ``speaker``, ``attachments`` and ``extra`` are optional fields of the
+        stored format (``docs/memory-format.md``), kept with the message.
         May raise :class:`StateMissing`, writing nothing, when the conversation
         has no state (see :meth:`restore_state`); the memory service then
         restores it and appends again.
