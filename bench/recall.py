@@ -26,15 +26,16 @@ Coverage is credited by content only, for every strategy: a line in the
 prompt credits exactly the messages it came from (its ``line_sources``; a
 summary line without valid provenance credits nothing). Strategies:
 
-``summary``       the product: its candidates, fusion and selection
-                  (the figure at shipped settings is checked against
-                  ``MemoryService.context``)
+``summary``       the product: one document per window holding the summary's
+                  lines and the window's messages verbatim (``MEMORY_KEEP_MESSAGES``,
+                  the default), each line with its own vector; its candidates,
+                  fusion and selection (the figure at shipped settings is
+                  checked against ``MemoryService.context``)
+``summary-only``  the product's code with ``MEMORY_KEEP_MESSAGES=false`` (the
+                  layout before #15): the same summaries, without the messages
 ``message``       one document per message, vector search only
 ``message_best``  one document per message, the product's retrieval path
 ``window``        one raw-text document per window, vector search, lines
-``summary+verbatim``  experimental, not the product: one document per window
-                  holding the product's summary lines and the window's messages
-                  verbatim, each line with its own vector, product retrieval
 
 Candidate coverage is the same for every strategy: the product fetches
 ``RETRIEVAL_CANDIDATES`` windows; when that is every window of a conversation
@@ -95,7 +96,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO / ".." / "shared" / "data" / "locomo" / "locomo-dev.json"
 BUDGETS = (256, 512, 1024)
 TUNED_ON = (256, 512)
-STRATEGIES = ("summary", "message", "message_best", "window", "summary+verbatim")
+STRATEGIES = ("summary", "summary-only", "message", "message_best", "window")
 BOOTSTRAP = 2000
 LOCOMO_CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 _DIA = re.compile(r"D(\d+):(\d+)")
@@ -108,7 +109,7 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
         {"rrf_k": r, "vector_weight": v, "summary_weight": s}
         for r, v, s in itertools.product((3, 5, 10), (1.0, 2.0, 3.0), (0.0, 0.5, 1.0))
     ],
-    "summary+verbatim": [
+    "summary-only": [
         {"rrf_k": r, "vector_weight": v, "summary_weight": s}
         for r, v, s in itertools.product((3, 5, 10), (1.0, 2.0, 3.0), (0.0, 0.5, 1.0))
     ],
@@ -142,13 +143,13 @@ def strategies(settings: Settings, names: Sequence[str], *, long: bool) -> list[
         "message": Strategy("message", "message", RetrievalOptions(hybrid=False, lines=False)),
         "message_best": Strategy("message_best", "message", replace(product, **MESSAGE_FUSION)),
         "window": Strategy("window", "window", RetrievalOptions(hybrid=False, lines=True)),
-        "summary+verbatim": Strategy("summary+verbatim", "combined", product, settings.retrieval_k),
+        "summary-only": Strategy("summary-only", "summary_only", product, settings.retrieval_k),
     }
     chosen = [base[name] for name in names]
     if long:
         chosen += [
             replace(base[n], name=f"{n}[all candidates]", exhaustive=True)
-            for n in ("summary", "message_best")
+            for n in ("summary", "summary-only", "message_best")
             if n in names
         ]
     return chosen
@@ -373,10 +374,14 @@ class Bench:
         self.hot = RedisHotStore(
             self.client, prefix="hc", buffer_size=s.hot_buffer_size, ttl_seconds=86400.0
         )
-        self.cold = ChromaColdStore(self.chroma, self.embedding, prefix="hc")
+        self.cold = ChromaColdStore(
+            self.chroma, self.embedding, prefix="hc", keep_messages=s.memory_keep_messages
+        )
         self.messages = ChromaColdStore(self.chroma, self.embedding, prefix="msg")
         self.windows = ChromaColdStore(self.chroma, self.embedding, prefix="win")
-        self.combined = ChromaColdStore(self.chroma, self.embedding, prefix="cmb")
+        self.summary_only = ChromaColdStore(
+            self.chroma, self.embedding, prefix="so", keep_messages=False
+        )
         if s.llm_endpoint:
             from honeychat.core.llm import LLMClient
 
@@ -414,7 +419,7 @@ class Bench:
         service = MemoryService(self.hot, self.cold, summarizer)
         message_docs: list[Summary] = []
         for turn in conversation.turns:
-            stored = await service.persist(key, turn.role, turn.text, turn.at)
+            stored = await service.persist(key, turn.role, turn.text, turn.at, speaker=turn.speaker)
             assert stored is not None, "the hot store is unavailable"
             seq_to_dia[stored.seq] = turn.dia_id
             line = f"{turn.speaker}: {turn.text}"
@@ -450,8 +455,11 @@ class Bench:
                             line_sources=tuple((first + i,) for i in range(len(turns))),
                         )
                     )
-                if "combined" in self.stores:
-                    await self._add_combined(conversation, key, stored.seq - window + 1, stored.seq)
+                if "summary_only" in self.stores:
+                    # The same summary through the product's cold store, messages dropped.
+                    latest = await self.cold.latest(key.id)
+                    if latest is not None and latest.last_seq == stored.seq:
+                        await self.summary_only.add(latest)
         await summarizer.wait_idle(600)
         await self.messages.add_many(message_docs)
         for store, cold in (("summary", self.cold), ("message", self.messages)):
@@ -459,29 +467,12 @@ class Bench:
                 self._measure_storage(store, cold, key)
         if "window" in self.stores:
             self._measure_storage("window", self.windows, key)
-        if "combined" in self.stores:
-            self._measure_storage("combined", self.combined, key)
+        if "summary_only" in self.stores:
+            self._measure_storage("summary_only", self.summary_only, key)
         self.history_tokens.append(
             sum(count_tokens(f"{t.speaker}: {t.text}") for t in conversation.turns)
         )
         return key, seq_to_dia
-
-    async def _add_combined(
-        self, conversation: Conversation, key: ConversationKey, first: int, last: int
-    ) -> None:
-        """The window's summary lines (with their sources) and its messages verbatim."""
-        summary = await self.cold.latest(key.id)
-        lines, sources = [], []
-        if summary is not None and summary.last_seq == last:
-            lines = split_lines(summary.text)
-            sources = list(summary.line_sources or [()] * len(lines))
-        turns = conversation.turns[first - 1 : last]
-        lines += [f"{t.speaker}: {t.text}" for t in turns]
-        sources += [(first + i,) for i in range(len(turns))]
-        at = turns[-1].at
-        await self.combined.add(
-            Summary(key.id, "\n".join(lines), first, last, at, at, line_sources=tuple(sources))
-        )
 
     def _measure_storage(self, store: str, cold: ChromaColdStore, key: ConversationKey) -> None:
         """Documents, stored vectors (document + line vectors) and bytes of one conversation.
@@ -532,7 +523,7 @@ class Bench:
             "summary": windows,
             "message": messages,
             "window": raw_windows,
-            "combined": raw_windows,
+            "summary_only": windows,
         }
         self.message_candidates.append("all" if share >= 1 else n_message)
         self.product_candidates = n_summary
@@ -545,12 +536,12 @@ class Bench:
                     "summary": self.cold,
                     "message": self.messages,
                     "window": self.windows,
-                    "combined": self.combined,
+                    "summary_only": self.summary_only,
                 }[strategy.store]
                 if strategy.exhaustive:
                     n = total[strategy.store]
                 else:
-                    n = {"summary": n_summary, "message": n_message, "combined": n_summary}.get(
+                    n = {"summary": n_summary, "message": n_message, "summary_only": n_summary}.get(
                         strategy.store, n_window
                     )
                 pool_key = f"{strategy.store}:{n}"
@@ -784,8 +775,9 @@ def report(
         (a, b)
         for a, b in (
             ("summary", "message_best"),
+            ("summary-only", "message_best"),
             ("summary", "message"),
-            ("summary+verbatim", "message_best"),
+            ("summary", "summary-only"),
             ("summary[all candidates]", "message_best[all candidates]"),
         )
         if a in shipped and b in shipped
@@ -867,7 +859,7 @@ def report(
         }
         for name, label in (
             ("summary", "held_out_ratio"),
-            ("summary+verbatim", "held_out_ratio_experimental"),
+            ("summary-only", "held_out_ratio_summary_only"),
         ):
             if {name, "message_best"} <= held_out.keys():
                 a, b = held_out[name], held_out["message_best"]

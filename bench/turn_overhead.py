@@ -1,7 +1,9 @@
 """Turn overhead, prompt growth and Redis memory of the core, with the embedded stores.
 
 Run: ``python bench/turn_overhead.py`` (options: ``--turns``, ``--conversations``,
-``--long-turns``). The fake LLM answers at once over loopback, so what is
+``--long-turns``; ``--layouts product,summary-only --rounds 2`` measures the product
+against the cold layout before #15, ``MEMORY_KEEP_MESSAGES=false``, in the same run,
+alternating fresh bots). The fake LLM answers at once over loopback, so what is
 measured is honeychat's own work per turn: ingest, persisting the user's
 message, the three concurrent memory reads (with the query embedding),
 prompt assembly and persisting the reply. Background summarization runs as it
@@ -84,8 +86,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def make_bot(data_dir: Path, llm: FakeLLM, timings: Timings) -> Bot:
+LAYOUTS = {"product": True, "summary-only": False}
+"""``MEMORY_KEEP_MESSAGES`` of each layout: the product keeps each window's messages."""
+
+
+async def make_bot(
+    data_dir: Path, llm: FakeLLM, timings: Timings, *, keep_messages: bool = True
+) -> Bot:
     settings = Settings(
+        memory_keep_messages=keep_messages,
         data_dir=data_dir,
         redis_url=None,
         chroma_url=None,
@@ -200,17 +209,40 @@ async def main(argv: list[str]) -> None:
     parser.add_argument(
         "--long-turns", type=int, default=1000, help="turns of the long conversation"
     )
+    parser.add_argument(
+        "--layouts",
+        default="product",
+        help=f"cold layouts to measure, in turn, each on a fresh bot ({', '.join(LAYOUTS)})",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the layouts this often")
     args = parser.parse_args(argv)
-    timings = Timings()
+    layouts = [name.strip() for name in args.layouts.split(",") if name.strip()]
+    unknown = set(layouts) - set(LAYOUTS)
+    if unknown:
+        parser.error(f"unknown layouts {sorted(unknown)}; choose from {', '.join(LAYOUTS)}")
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in layouts}
+    growth: dict[str, Any] = {}
     async with FakeLLM() as llm:
         llm.responder = responder
-        with tempfile.TemporaryDirectory(prefix="honeychat-bench-") as tmp:
-            bot = await make_bot(Path(tmp), llm, timings)
-            try:
-                overhead = await measure_overhead(bot, timings, args.turns, args.conversations)
-                growth = await measure_growth(bot, llm, args.long_turns)
-            finally:
-                await bot.stop()
+        for round_ in range(args.rounds):
+            # Alternate the order each round, so neither layout always runs on a warmer machine.
+            for name in layouts if round_ % 2 == 0 else layouts[::-1]:
+                timings = Timings()
+                with tempfile.TemporaryDirectory(prefix="honeychat-bench-") as tmp:
+                    bot = await make_bot(Path(tmp), llm, timings, keep_messages=LAYOUTS[name])
+                    try:
+                        result = await measure_overhead(
+                            bot, timings, args.turns, args.conversations
+                        )
+                        runs[name].append(result)
+                        print(f"{name} round {round_ + 1}: {json.dumps(result)}", flush=True)
+                        if not growth and args.long_turns > 0:
+                            growth = await measure_growth(bot, llm, args.long_turns)
+                    finally:
+                        await bot.stop()
+    if len(layouts) > 1:
+        compare(runs)
+    overhead = runs[layouts[0]][0]
     o = overhead["overhead_ms"]
     print(f"turn overhead over {overhead['turns']} turns ({args.conversations} conversations):")
     print(f"  p50 {o['p50']} ms   p90 {o['p90']} ms   p99 {o['p99']} ms   max {o['max']} ms")
@@ -218,6 +250,9 @@ async def main(argv: list[str]) -> None:
         f"  baseline, one query embedding alone: p50 {overhead['baseline_query_embedding_ms_p50']} ms "
         f"(overhead/embedding = {overhead['overhead_vs_embedding_p50']}x)"
     )
+    if not growth:
+        print(json.dumps({"overhead": overhead, "runs": runs}))
+        return
     print(f"prompt tokens ({growth['tokenizer']}):")
     for turn, tokens in growth["prompt_tokens"].items():
         print(f"  turn {turn:>5}: {tokens}")
@@ -231,7 +266,33 @@ async def main(argv: list[str]) -> None:
         f"{args.long_turns} turns; {growth['messages_buffered']} messages buffered (buffer size "
         f"{growth['buffer_size']})"
     )
-    print(json.dumps({"overhead": overhead, "growth": growth}))
+    print(json.dumps({"overhead": overhead, "growth": growth, "runs": runs}))
+
+
+def compare(runs: dict[str, list[dict[str, Any]]]) -> None:
+    """Per layout: the median over rounds of each figure, and the ratio to the first layout."""
+    names = list(runs)
+    figures = {
+        name: {
+            q: statistics.median(r["overhead_ms"][q] for r in results)
+            for q in ("p50", "p90", "p99", "max")
+        }
+        for name, results in runs.items()
+    }
+    for name in names:
+        embedding = statistics.median(r["baseline_query_embedding_ms_p50"] for r in runs[name])
+        f = figures[name]
+        print(
+            f"{name:<14} median over {len(runs[name])} rounds: p50 {f['p50']:.2f} ms, "
+            f"p90 {f['p90']:.2f} ms, p99 {f['p99']:.2f} ms, max {f['max']:.2f} ms; "
+            f"query embedding p50 {embedding:.2f} ms"
+        )
+    base = names[-1]
+    for name in names[:-1]:
+        print(
+            f"{name} / {base}: "
+            + ", ".join(f"{q} x{figures[name][q] / figures[base][q]:.3f}" for q in ("p50", "p99"))
+        )
 
 
 if __name__ == "__main__":

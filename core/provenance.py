@@ -43,6 +43,7 @@ def _memory_entry(summary: Summary, count: TokenCounter, *, latest: bool) -> dic
     lines = split_lines(summary.text)
     sources = summary.line_sources if summary.line_sources is not None else None
     scores = summary.line_scores
+    summary_lines = len(lines) if summary.summary_lines is None else summary.summary_lines
     return {
         "id": summary.doc_id,
         "window": [summary.first_seq, summary.last_seq],
@@ -54,6 +55,9 @@ def _memory_entry(summary: Summary, count: TokenCounter, *, latest: bool) -> dic
                 "sources": (list(sources[i]) if sources is not None and i < len(sources) else None),
                 "score": scores[i] if scores is not None and i < len(scores) else None,
                 "tokens": count(line),
+                "kind": "message"
+                if i >= summary_lines or summary.kind == "verbatim"
+                else "summary",
             }
             for i, line in enumerate(lines)
         ],

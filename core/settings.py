@@ -106,6 +106,9 @@ class Settings(EnvironmentSettings):
     """Tokens that summaries (the latest and the relevant lines) may add to a turn's prompt."""
     retrieval_candidates: int = Field(default=32, ge=1)
     """Summaries fetched by vector similarity before hybrid ranking fills the budget."""
+    memory_keep_messages: bool = True
+    """Keep each window's messages verbatim in its cold document beside the summary, each
+    line searchable (better recall; about 3x the stored vectors of summaries alone)."""
     provenance_ttl_hours: float = Field(default=72, ge=0)
     """How long each reply's provenance trail (what went into its prompt) is kept; 0: none."""
     summary_max_attempts: int = Field(default=3, ge=1)

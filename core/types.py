@@ -9,8 +9,8 @@ or Slack.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -150,48 +150,78 @@ class ConversationKey:
         return cls(platform, user, character)
 
 
+MEMORY_FORMAT = 2
+"""The version of memory's stored format (``v`` in every record): see ``docs/memory-format.md``.
+
+Version 1 is the format before versions existed (records without ``v``); readers accept
+every version up to this one, and ignore fields they do not know."""
+
+_MESSAGE_FIELDS = frozenset(
+    {"v", "seq", "role", "text", "at", "speaker", "speaker_id", "attachments", "tools"}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
-    """One message kept in the hot buffer, with its per-conversation sequence number."""
+    """One message kept in the hot buffer, with its per-conversation sequence number.
+
+    Its stored form is one JSON object, format :data:`MEMORY_FORMAT`
+    (``docs/memory-format.md``). ``role`` and ``speaker`` are what the store
+    was told when the message was written, never parsed from ``text``.
+    """
 
     seq: int
     role: Role
     text: str
     at: datetime
+    speaker: str | None = None
+    """Who wrote it, as a display name (the user's platform name, the character's name);
+    ``None`` when the store was not told (records of format 1)."""
+    speaker_id: str | None = None
+    """In a space: the platform user id of the member who wrote a user message (for
+    clearing their contributions); ``None`` in a private chat."""
+    attachments: tuple[str, ...] = ()
+    """The kinds of the files that came with the message (``photo``, ``voice``...)."""
     tools: tuple[dict[str, Any], ...] = field(default=(), hash=False)
     """For a reply: the tool calls it made, with their (cut) results, in the compact form of
     :meth:`honeychat.core.tools.ToolResult.record`; the next prompts replay them."""
-    speaker: str | None = None
-    """In a space: the display name of the member who wrote a user message (data from
-    the platform, never parsed out of ``text``)."""
-    speaker_id: str | None = None
-    """In a space: the platform user id of that member (for clearing their contributions)."""
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    """Optional fields this version does not know (written by a newer one): kept as read."""
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "seq": self.seq,
-            "role": self.role.value,
-            "text": self.text,
-            "at": self.at.isoformat(),
-        }
+        """The stored form: the current format, optional fields only when set."""
+        data: dict[str, Any] = {k: v for k, v in self.extra.items() if k not in _MESSAGE_FIELDS}
+        data.update(
+            v=MEMORY_FORMAT,
+            seq=self.seq,
+            role=self.role.value,
+            text=self.text,
+            at=self.at.isoformat(),
+        )
+        if self.speaker is not None:
+            data["speaker"] = self.speaker
+        if self.speaker_id is not None:
+            data["speaker_id"] = self.speaker_id
+        if self.attachments:
+            data["attachments"] = list(self.attachments)
         if self.tools:
             data["tools"] = [dict(record) for record in self.tools]
-        if self.speaker_id is not None:
-            data["speaker"] = self.speaker
-            data["speaker_id"] = self.speaker_id
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StoredMessage:
+        """Any format up to :data:`MEMORY_FORMAT` (format 1 has no ``v``, nor optional fields)."""
         speaker, speaker_id = data.get("speaker"), data.get("speaker_id")
         return cls(
             seq=int(data["seq"]),
             role=Role(data["role"]),
             text=str(data["text"]),
             at=datetime.fromisoformat(data["at"]),
-            tools=tuple(dict(r) for r in data.get("tools") or () if isinstance(r, dict)),
             speaker=None if speaker is None else str(speaker),
             speaker_id=None if speaker_id is None else str(speaker_id),
+            attachments=tuple(str(kind) for kind in data.get("attachments") or ()),
+            tools=tuple(dict(r) for r in data.get("tools") or () if isinstance(r, dict)),
+            extra={k: v for k, v in data.items() if k not in _MESSAGE_FIELDS},
         )
 
 
@@ -222,6 +252,32 @@ class Summary:
     kind: str = "summary"
     """``summary`` (written by the LLM) or ``verbatim`` (the window's own messages, kept
     when every attempt to summarize it failed)."""
+    summary_lines: int | None = None
+    """How many leading lines of ``text`` the summarizer wrote; the lines after them are the
+    window's messages verbatim, one line per message, each with its own message as its
+    source. ``None``: every line is of the document's ``kind`` (no messages kept beside
+    a summary, as in format 1)."""
+    conversation_kind: str = "private"
+    """The kind of conversation the window belongs to: ``private`` (one user and the
+    character); later kinds (a shared space) add their own names."""
+
+    @property
+    def keeps_messages(self) -> bool:
+        """Whether ``text`` holds the window's messages after the summary's lines."""
+        return self.summary_lines is not None
+
+    def without_messages(self) -> Summary:
+        """This summary with only the summarizer's lines (unchanged if no messages are kept)."""
+        if self.summary_lines is None:
+            return self
+        n = self.summary_lines
+        return replace(
+            self,
+            text="\n".join(_split_lines(self.text)[:n]),
+            summary_lines=None,
+            line_scores=None if self.line_scores is None else self.line_scores[:n],
+            line_sources=None if self.line_sources is None else self.line_sources[:n],
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data of the summary itself (without ``score`` and ``line_scores``)."""
@@ -238,6 +294,9 @@ class Summary:
             ),
             "generation": self.generation,
             "kind": self.kind,
+            "summary_lines": self.summary_lines,
+            "conversation_kind": self.conversation_kind,
+            "v": MEMORY_FORMAT,
         }
 
     @classmethod
@@ -254,6 +313,8 @@ class Summary:
             line_sources=_line_sources(data.get("line_sources")),
             generation=int(data.get("generation") or 0),
             kind=str(data.get("kind") or "summary"),
+            summary_lines=_optional_int(data.get("summary_lines")),
+            conversation_kind=str(data.get("conversation_kind") or "private"),
         )
 
     @property
@@ -267,6 +328,16 @@ class Summary:
         if self.generation:
             return f"{self.conversation_id}:g{self.generation}:{window}"
         return f"{self.conversation_id}:{window}"
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _split_lines(text: str) -> list[str]:
+    from honeychat.core.memory.retrieval import split_lines
+
+    return split_lines(text)
 
 
 def _line_sources(value: Any) -> tuple[tuple[int, ...], ...] | None:

@@ -89,6 +89,8 @@ class MemoryPlugin:
             read_timeout=s.memory_read_timeout,
         )
         bot.memory = self.service
+        if bot.redis is not None:
+            self.service.start_format_upgrade(bot.redis, s.key_prefix)
         warm_up = getattr(cold, "warm_up", None)
         if warm_up is not None:
             try:
@@ -109,9 +111,15 @@ class MemoryPlugin:
     ) -> StoredMessage | None:
         if self.service is None:
             return None
-        speaker = speaker_id = None
-        if conversation.is_space and role == Role.USER.value:
-            speaker, speaker_id = turn.message.user_name or "", turn.message.user_id
+        # Who wrote it comes from the turn, never from the text (see docs/memory-format.md).
+        speaker_id = None
+        if Role(role) is Role.USER:
+            speaker = turn.message.user_name
+            attachments = tuple(a.kind for a in turn.message.attachments)
+            if conversation.is_space:  # a member's contributions can be forgotten by id
+                speaker, speaker_id = turn.message.user_name or "", turn.message.user_id
+        else:
+            speaker, attachments = turn.character.name, ()
         stored = await self.service.persist(
             conversation,
             Role(role),
@@ -120,6 +128,7 @@ class MemoryPlugin:
             tools=turn.tools if role == Role.ASSISTANT.value else (),
             speaker=speaker,
             speaker_id=speaker_id,
+            attachments=attachments,
         )
         if stored is not None:
             self._last_seq[conversation] = stored.seq

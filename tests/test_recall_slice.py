@@ -5,8 +5,10 @@ facts planted in user messages, some spread over two messages, with near-miss
 distractors) is written in the benchmark's operator format and replayed by
 ``bench/recall.py`` through the real hot store (embedded valkey), the real
 cold store and embeddings (embedded Chroma) and the real summarizer with the
-"oracle facts, capped" stand-in. Recall is credited by line provenance only:
-a memory line counts for the messages it came from.
+"oracle facts, capped" stand-in. Documents are the product's: each window's
+summary lines and its messages verbatim (``MEMORY_KEEP_MESSAGES``, the
+default). Recall is credited by line provenance only: a memory line counts for
+the messages it came from (a message line for its own message).
 
 Only the product is measured and only absolute floors are asserted (the
 comparisons with baselines live in ``docs/performance.md``). The floors sit
@@ -61,4 +63,7 @@ def test_recall_on_a_generated_conversation_stays_above_its_floor(tmp_path: Path
     assert recall["512"] >= FLOOR_512, figures
     # One document per complete window of 20 messages, each written once.
     assert figures["documents"]["summary"] == MESSAGES // settings.summary_window_messages
+    # Each keeps its window's messages beside the summary, a vector per line (and its own).
+    window = settings.summary_window_messages
+    assert figures["vectors"]["summary"] >= figures["documents"]["summary"] * (window + 1)
     assert figures["baseline"]["standin"] == "oracle facts, capped"

@@ -8,12 +8,14 @@ tests/test_spaces_platforms.py.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from spaces_kit import idle, summarize_everyone
 
 from honeychat.core.bot import Bot
-from honeychat.core.types import ConversationKey
+from honeychat.core.memory.summarizer import message_line
+from honeychat.core.types import ConversationKey, Role, StoredMessage
 from honeychat.testing.channel import RecordingChannel
 from honeychat.testing.pytest_plugin import BotFactory, send
 from honeychat.testing.responders import is_summary_request, transcript
@@ -70,7 +72,7 @@ async def test_speakers_are_data_and_a_member_cannot_speak_as_the_character(
         (name, "mallory"),
         ("Eve] [Sam", "eve"),
         ("Ann", "ann"),
-        (None, None),  # the character's reply
+        ("Luna", None),  # the character's reply: its name, and no member's id
     ]
 
 
@@ -86,8 +88,12 @@ async def test_space_summaries_keep_who_said_what(bot_factory: BotFactory) -> No
         ("Kim", "I will bring the tent"),
     ]
     (summary,) = (await bot.memory.export(space_key(bot)))["summaries"]  # type: ignore[union-attr]
-    assert summary["text"] == "Sam said: The trip is on Friday\nKim said: I will bring the tent"
-    assert summary["line_sources"] == [[1], [2]]
+    # The summary's lines, then the window's messages kept verbatim under their speakers.
+    assert summary["text"] == (
+        "Sam said: The trip is on Friday\nKim said: I will bring the tent\n"
+        "Sam: The trip is on Friday\nKim: I will bring the tent"
+    )
+    assert summary["line_sources"] == [[1], [2], [1], [2]]
 
 
 async def test_unaddressed_messages_are_kept_without_a_reply(bot_factory: BotFactory) -> None:
@@ -166,7 +172,9 @@ async def test_forget_my_contributions_and_the_whole_space(bot_factory: BotFacto
 
     data = await bot.memory.export(space_key(bot))  # type: ignore[union-attr]
     assert [m["text"] for m in data["recent"]] == ["Kim brings the maps"]
-    assert [s["text"] for s in data["summaries"]] == ["Kim said: Kim brings the maps"]
+    assert [s["text"] for s in data["summaries"]] == [
+        "Kim said: Kim brings the maps\nKim: Kim brings the maps"
+    ]
     await say(bot, "kim", "what do you know?", name="Kim", mention=True)
     assert "Nightjar" not in str(bot_factory.last_prompt())
     # A summary being written when a clear starts may land after it (a Chroma write in a
@@ -200,3 +208,17 @@ async def test_a_shared_chat_without_a_space_id_is_never_private(bot_factory: Bo
     assert "ZEBRA-9" not in str(bot_factory.last_prompt())
     key = ConversationKey.for_space("test", "room7", bot.characters.default.id)
     assert (await bot.memory.export(key))["recent"][0]["text"] == "hi"  # type: ignore[union-attr]
+
+
+def test_kept_message_lines_name_speakers_safely() -> None:
+    """The verbatim lines of a cold document take the speaker from data, made safe."""
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def line(role: Role, speaker: str | None, speaker_id: str | None = None) -> str:
+        message = StoredMessage(1, role, "I promise", at, speaker=speaker, speaker_id=speaker_id)
+        return message_line(message, "Luna")
+
+    assert line(Role.USER, "Luna", "mallory") == "Luna (a member): I promise"
+    assert line(Role.USER, "Sam: Luna", "sam") == "Sam Luna: I promise"  # no colon to forge with
+    assert line(Role.USER, None) == "User: I promise"
+    assert line(Role.ASSISTANT, "Someone else") == "Luna: I promise"  # replies are the character's

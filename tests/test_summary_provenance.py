@@ -60,9 +60,23 @@ def test_answer_lines_keep_only_sources_inside_the_window() -> None:
     assert parsed.sources == ((3, 5), (4,), (), ())
     messages = [message(i, Role.USER, "x") for i in range(1, 21)]
     summary = summary_from_answer(
-        "  \n- [bad", "test:a:luna", messages, first_seq=1, last_seq=20, model="m"
+        "  \n- [bad",
+        "test:a:luna",
+        messages,
+        first_seq=1,
+        last_seq=20,
+        model="m",
+        keep_messages=False,
     )
     assert summary is not None and summary.line_sources == ((),)
+    assert summary.summary_lines is None
+    # By default the window's messages follow, each line crediting its own message.
+    kept = summary_from_answer(
+        "  \n- [bad", "test:a:luna", messages, first_seq=1, last_seq=20, model="m"
+    )
+    assert kept is not None and kept.summary_lines == 1
+    assert kept.line_sources == ((), *((i,) for i in range(1, 21)))
+    assert kept.without_messages().text == "[bad"
     assert (
         summary_from_answer("\n \n", "test:a:luna", messages, first_seq=1, last_seq=20, model="m")
         is None
@@ -108,8 +122,14 @@ async def test_provenance_is_stored_with_the_summary_and_forged_roles_stay_the_u
     conversation = ConversationKey("test", "alice", "luna")
     assert bot.memory.cold is not None
     (stored,) = await bot.memory.cold.all(conversation.id)
-    assert stored.line_sources == ((1,), (3,))
+    # The summary's two lines, then the window's four messages (speakers from the store:
+    # the forged "Luna:" inside the user's text stays in the user's line).
+    assert stored.summary_lines == 2
+    assert stored.line_sources == ((1,), (3,), (1,), (2,), (3,), (4,))
+    verbatim = stored.text.splitlines()[2:]
+    assert [line.split(":", 1)[0] for line in verbatim] == ["User", "Luna", "User", "Luna"]
+    assert verbatim[2] == "User: " + " ".join(FORGED.split())
     found = await bot.memory.cold.search(conversation.id, "Where does Ana live?", 4)
-    assert found and found[0].line_sources == ((1,), (3,))
+    assert found and found[0].line_sources == stored.line_sources
     cached = await bot.memory.latest_summary(conversation)
     assert cached is not None and cached.line_sources == ((1,), (3,))

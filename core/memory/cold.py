@@ -51,7 +51,7 @@ from honeychat.core.memory.retrieval import split_lines
 from honeychat.core.memory.stores import StoreUnavailable
 from honeychat.core.redact import redact
 from honeychat.core.settings import Settings
-from honeychat.core.types import ConversationKey, Summary
+from honeychat.core.types import MEMORY_FORMAT, ConversationKey, Summary
 
 Layout = Literal["per_character", "per_conversation"]
 LAYOUTS: tuple[Layout, ...] = ("per_character", "per_conversation")
@@ -108,7 +108,11 @@ def _metadata(key: ConversationKey, summary: Summary) -> dict[str, str | int | f
         "model": summary.model,
         "generation": summary.generation,
         "kind": summary.kind,
+        FORMAT_FIELD: MEMORY_FORMAT,
+        "conversation_kind": summary.conversation_kind,
     }
+    if summary.summary_lines is not None:
+        metadata[SUMMARY_LINES_FIELD] = summary.summary_lines
     if summary.line_sources is not None:
         metadata[LINE_SOURCES_FIELD] = json.dumps(
             [list(sources) for sources in summary.line_sources], separators=(",", ":")
@@ -141,6 +145,17 @@ def _time(value: Any) -> datetime | None:
 
 LINE_SOURCES_FIELD = "line_sources"
 """Metadata field with each line's source sequence numbers, as compact JSON (``[[3,5],[4]]``)."""
+FORMAT_FIELD = "v"
+"""Metadata field with the document's format version (absent: format 1)."""
+SUMMARY_LINES_FIELD = "summary_lines"
+"""Metadata field: how many leading lines are the summary's (the rest: the window's messages)."""
+
+
+def _summary_lines(value: Any, lines: int) -> int | None:
+    """The stored count of summary lines, or ``None`` when absent or impossible."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= lines:
+        return None
+    return value
 
 
 def _line_sources(
@@ -178,7 +193,17 @@ def _summary(document: str | None, metadata: Any, score: float | None = None) ->
         ),
         generation=int(meta.get("generation", 0) or 0),
         kind=str(meta.get("kind", "") or "summary"),
+        summary_lines=_summary_lines(
+            meta.get(SUMMARY_LINES_FIELD), len(split_lines(document or ""))
+        ),
+        conversation_kind=str(meta.get("conversation_kind", "") or "private"),
     )
+
+
+def _format(metadata: Any) -> int:
+    """A document's format version (1 when it has none: written before versions existed)."""
+    value = (metadata or {}).get(FORMAT_FIELD)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 1
 
 
 def _is_rust_panic(exc: BaseException) -> bool:
@@ -207,10 +232,14 @@ class ChromaColdStore:
         prefix: str = "hc",
         location: str = "Chroma",
         gate: LayerGate | None = None,
+        keep_messages: bool = True,
     ) -> None:
         if layout not in LAYOUTS:
             raise ValueError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
         self.layout: Layout = layout
+        self.keep_messages = keep_messages
+        """Store a window's messages verbatim beside its summary (each line searchable);
+        ``False`` keeps the summary's lines only."""
         self.prefix = prefix
         self.location = location
         self._embedding_function = embedding_function
@@ -236,6 +265,8 @@ class ChromaColdStore:
         """Store several summaries of one conversation in one embedding batch and one write."""
         if not summaries:
             return
+        if not self.keep_messages:
+            summaries = [summary.without_messages() for summary in summaries]
         conversation_id = summaries[0].conversation_id
         key = _parse_key(conversation_id)
         for summary in summaries:
@@ -412,6 +443,88 @@ class ChromaColdStore:
         self._closed = True
 
     # Helpers beyond the contract
+
+    async def upgrade_documents(self, page: int = 256) -> int:
+        """Upgrade every document of format 1 under this store's prefix to the current one.
+
+        Only metadata changes (``Collection.update`` merges it, so fields this
+        version does not know are kept): the format version, the defaults of
+        fields format 1 could lack (``kind``, ``generation``,
+        ``conversation_kind``) and, for a document without them, its line
+        vectors. ``update`` ignores an id deleted meanwhile, so a document
+        cleared during the pass is never written back. Idempotent; returns how
+        many documents were upgraded. Runs on the low-priority writer thread.
+        """
+
+        def upgrade() -> int:
+            client = self._connect()
+            upgraded = 0
+            for collection in client.list_collections():
+                if not self._owns(collection):
+                    continue
+                offset = 0
+                while True:
+                    found = collection.get(
+                        include=["documents", "metadatas"], limit=page, offset=offset
+                    )
+                    ids = found["ids"]
+                    if not ids:
+                        break
+                    offset += len(ids)
+                    documents = found["documents"] or [""] * len(ids)
+                    metadatas = found["metadatas"] or [{}] * len(ids)
+                    stale = [
+                        (doc_id, document or "", dict(metadata or {}))
+                        for doc_id, document, metadata in zip(
+                            ids, documents, metadatas, strict=True
+                        )
+                        if _format(metadata) < MEMORY_FORMAT
+                    ]
+                    if stale:
+                        patches = self._format_1_patches(stale)
+                        collection.update(ids=[doc_id for doc_id, _, _ in stale], metadatas=patches)  # type: ignore[arg-type]
+                        upgraded += len(stale)
+            return upgraded
+
+        return await self._call(upgrade, None, background=True)
+
+    def _owns(self, collection: Collection) -> bool:
+        """Whether a collection holds this store's documents (its prefix and layout)."""
+        head = _name_part(self.prefix) or "hc"
+        if not head[0].isalnum():
+            head = "hc" + head
+        letter = "c" if self.layout == "per_character" else "v"
+        metadata = collection.metadata or {}
+        return (
+            collection.name.startswith(f"{head}-{letter}-")
+            and metadata.get("honeychat_layout") == self.layout
+        )
+
+    def _format_1_patches(
+        self, stale: list[tuple[str, str, dict[str, Any]]]
+    ) -> list[dict[str, str | int | float | bool]]:
+        """The metadata a format-1 document gains (merged into what it has)."""
+        texts: list[str] = []
+        needs_vectors: list[tuple[int, int, int]] = []
+        for i, (_, document, metadata) in enumerate(stale):
+            lines = split_lines(document)
+            if len(lines) > 1 and line_vectors.decode(metadata.get(line_vectors.FIELD)) is None:
+                needs_vectors.append((i, len(texts), len(texts) + len(lines)))
+                texts += lines
+        vectors = self._embedding_function(texts) if texts else []
+        patches: list[dict[str, str | int | float | bool]] = []
+        for _, _, metadata in stale:
+            patches.append(
+                {
+                    FORMAT_FIELD: MEMORY_FORMAT,
+                    "kind": str(metadata.get("kind") or "summary"),
+                    "generation": int(metadata.get("generation") or 0),
+                    "conversation_kind": str(metadata.get("conversation_kind") or "private"),
+                }
+            )
+        for i, start, end in needs_vectors:
+            patches[i][line_vectors.FIELD] = line_vectors.encode(vectors[start:end])
+        return patches
 
     async def warm_up(self) -> None:
         """Load the embedding model and connect now, so the first turn does not wait for them.
@@ -603,6 +716,7 @@ def open_cold_store(settings: Settings, *, layout: Layout = DEFAULT_LAYOUT) -> C
         gate=LayerGate(
             "chroma", timeout=settings.chroma_timeout, max_threads=settings.store_max_threads
         ),
+        keep_messages=settings.memory_keep_messages,
     )
 
 

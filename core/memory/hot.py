@@ -33,7 +33,8 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -179,6 +180,37 @@ if ttl > 0 and #kept > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
 return removed
 """
 
+# KEYS: buf, summary -> records upgraded. Format 1 to 2 adds only "v" (docs/memory-format.md):
+# a record without it gets it in front, every other byte kept (fields unknown here too).
+_UPGRADE_FORMAT_1 = """
+local function upgraded(raw, required)
+  if string.sub(raw, 1, 1) ~= '{' then return nil end
+  local ok, record = pcall(cjson.decode, raw)
+  if not ok or type(record) ~= 'table' or record['v'] ~= nil or record[required] == nil then
+    return nil
+  end
+  return '{"v":2,' .. string.sub(raw, 2)
+end
+local count = 0
+local items = redis.call('LRANGE', KEYS[1], 0, -1)
+for i, raw in ipairs(items) do
+  local new = upgraded(raw, 'seq')
+  if new then
+    redis.call('LSET', KEYS[1], i - 1, new)
+    count = count + 1
+  end
+end
+local cached = redis.call('GET', KEYS[2])
+if cached then
+  local new = upgraded(cached, 'conversation_id')
+  if new then
+    redis.call('SET', KEYS[2], new, 'KEEPTTL')
+    count = count + 1
+  end
+end
+return count
+"""
+
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 
@@ -204,20 +236,12 @@ def _int(value: Any) -> int:
     return int(_str(value)) if value is not None else 0
 
 
-def _message_json(
-    role: Role,
-    text: str,
-    at: datetime,
-    tools: Sequence[dict[str, Any]] = (),
-    **speaker: str | None,
-) -> str:
+def _message_json(message: StoredMessage) -> str:
     """The stored JSON of a message minus its ``seq``, which the append script adds.
 
-    ``text`` must already be clean (see :func:`honeychat.core.sanitize.clean_text`).
+    Its ``text`` must already be clean (see :func:`honeychat.core.sanitize.clean_text`).
     """
-    data = StoredMessage(
-        seq=0, role=role, text=text, at=at, tools=tuple(tools), **speaker
-    ).to_dict()
+    data = message.to_dict()
     del data["seq"]
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
@@ -280,6 +304,7 @@ class RedisHotStore:
         self._release_lease = client.register_script(_RELEASE_LEASE)
         self._record_failure = client.register_script(_RECORD_FAILURE)
         self._forget_speaker = client.register_script(_FORGET_SPEAKER)
+        self._upgrade_format_1 = client.register_script(_UPGRADE_FORMAT_1)
         self._pending_key = f"{prefix}:summaries:pending"
         glob_prefix = _GLOB_SPECIAL.sub(r"\\\1", prefix)
         self._buffer_pattern = f"{glob_prefix}:conv:{{*}}:buf"
@@ -308,16 +333,30 @@ class RedisHotStore:
         tools: Sequence[dict[str, Any]] = (),
         speaker: str | None = None,
         speaker_id: str | None = None,
+        attachments: Sequence[str] = (),
+        extra: Mapping[str, Any] | None = None,
     ) -> StoredMessage:
         """Store one message in a single round trip; return it with its sequence number.
 
+        ``speaker``, ``attachments`` and ``extra`` (optional fields of the
+        stored format, see ``docs/memory-format.md``) are stored as given.
         With ``require_state``, raises :class:`StateMissing` (and stores
         nothing) when the conversation has no sequence number in Redis: new,
         or lost by Redis. The caller then calls :meth:`restore_state` and
         appends again.
         """
-        text = clean_text(text)
-        body = _message_json(Role(role), text, at, tools, speaker=speaker, speaker_id=speaker_id)
+        message = StoredMessage(
+            seq=0,
+            role=Role(role),
+            text=clean_text(text),
+            at=at,
+            speaker=None if speaker is None else clean_text(speaker),
+            speaker_id=speaker_id,
+            attachments=tuple(attachments),
+            tools=tuple(tools),
+            extra=dict(extra or {}),
+        )
+        body = _message_json(message)
         with _unavailable():
             seq = _int(
                 await self._append(
@@ -333,15 +372,7 @@ class RedisHotStore:
             )
         if seq < 0:
             raise StateMissing(conversation)
-        return StoredMessage(
-            seq=seq,
-            role=Role(role),
-            text=text,
-            at=at,
-            tools=tuple(tools),
-            speaker=speaker,
-            speaker_id=speaker_id,
-        )
+        return replace(message, seq=seq)
 
     async def restore_state(
         self, conversation: ConversationKey, last_summarized: int, generation: int
@@ -430,7 +461,8 @@ class RedisHotStore:
         with _unavailable():
             done = await self._cache_summary(
                 keys=self._keys(conversation),
-                args=[epoch, summary_to_json(summary), self.ttl_ms],
+                # The cache serves the prompt's "latest summary": the summarizer's lines only.
+                args=[epoch, summary_to_json(summary.without_messages()), self.ttl_ms],
             )
         return _int(done) == 1
 
@@ -547,6 +579,26 @@ class RedisHotStore:
         head = len(self.prefix) + len(":conv:{")
         ids = dict.fromkeys(_str(raw)[head : -len("}:buf")] for raw in keys)
         return int(next_cursor), list(ids)
+
+    async def upgrade_records(self, page: int = 200) -> int:
+        """Upgrade every buffered message and cached summary of format 1 in place.
+
+        One script per conversation, so each conversation is upgraded atomically
+        and a message appended meanwhile is never lost; running it again (or in
+        two processes at once) changes nothing more. Returns how many records
+        were upgraded. Readers accept format 1 anyway: this only brings stored
+        records up to date (see ``docs/memory-format.md``).
+        """
+        cursor, upgraded = 0, 0
+        while True:
+            cursor, ids = await self.conversations(cursor, page)
+            for conversation_id in ids:
+                base = self._base(conversation_id)
+                with _unavailable():
+                    count = await self._upgrade_format_1(keys=[f"{base}:buf", f"{base}:summary"])
+                upgraded += _int(count)
+            if cursor == 0:
+                return upgraded
 
     async def close(self) -> None:
         """Close the client if the store owns it; a shared client is left to its owner."""

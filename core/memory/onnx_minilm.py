@@ -136,9 +136,24 @@ class OnnxMiniLM:
         self.path = path
 
     def __call__(self, input: list[str]) -> list[np.ndarray]:
-        vectors: list[np.ndarray] = []
-        for start in range(0, len(input), _BATCH):
-            vectors.extend(self._embed_batch(list(input[start : start + _BATCH])))
+        # A batch is padded to its longest text: batching texts of similar length keeps a
+        # window document (up to 256 tokens) from padding each of its short lines to it.
+        order = sorted(range(len(input)), key=lambda i: len(input[i]))
+        batches: list[list[int]] = []
+        for i in order:
+            if (
+                not batches
+                or len(batches[-1]) >= _BATCH
+                or len(input[i]) > 2 * max(16, len(input[batches[-1][0]]))
+            ):
+                batches.append([])
+            batches[-1].append(i)
+        vectors: list[np.ndarray] = [np.empty(0)] * len(input)
+        for picked in batches:
+            for i, vector in zip(
+                picked, self._embed_batch([input[i] for i in picked]), strict=True
+            ):
+                vectors[i] = vector
         return vectors
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:

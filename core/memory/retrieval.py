@@ -3,7 +3,9 @@
 One path serves the chat turn, ``honeychat memory search`` and the
 inspector (all through :meth:`MemoryService.recall`):
 
-1. the cold store returns ``candidates`` summaries, nearest by meaning first,
+1. the cold store returns ``candidates`` window documents, nearest by meaning first
+   (each holds the window's summary lines and, by default, its messages verbatim
+   after them, one line each: see ``Summary.summary_lines``),
    with the query's similarity to each of their lines (the cold store keeps
    a vector per line inside each summary's document, see ``line_vectors``);
 2. each summary is split into its lines (the summarizer writes one fact per
@@ -189,7 +191,12 @@ def _jaccard(a: set[str], b: set[str]) -> float:
 
 
 def newest_lines(summary: Summary, budget: int, count: TokenCounter) -> tuple[Summary, int]:
-    """``summary`` cut to its newest lines that fit in ``budget``; and their tokens."""
+    """``summary`` cut to its newest lines that fit in ``budget``; and their tokens.
+
+    Only the summarizer's lines count (the window's messages kept beside them are not a
+    summary of what happened most recently).
+    """
+    summary = summary.without_messages()
     kept: list[str] = []
     used = 0
     for line in reversed(split_lines(summary.text)):
@@ -275,7 +282,17 @@ def select(
             kept_sources = None
             if sources is not None and all(u.line < len(sources) for u in picked):
                 kept_sources = tuple(sources[u.line] for u in picked)
-            summary = replace(summary, text=text, line_scores=kept, line_sources=kept_sources)
+            # Picked lines are in document order, so the summary's lines still come first.
+            summary_lines = summary.summary_lines
+            if summary_lines is not None:
+                summary_lines = sum(1 for u in picked if u.line < summary_lines)
+            summary = replace(
+                summary,
+                text=text,
+                line_scores=kept,
+                line_sources=kept_sources,
+                summary_lines=summary_lines,
+            )
         result.append(summary)
     return result
 

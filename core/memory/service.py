@@ -109,6 +109,7 @@ class MemoryService:
         """Seconds a turn's memory reads may take together; a layer that has not answered
         by then counts as down for this turn and is skipped for a moment after."""
         self._circuits = {"hot": Circuit(), "cold": Circuit()}
+        self.format_upgrade: asyncio.Task[Any] | None = None
 
     async def _guard(self, health: LayerHealth, coro: Any, default: Any) -> Any:
         circuit = self._circuits[health.layer]
@@ -141,21 +142,18 @@ class MemoryService:
         role: Role,
         text: str,
         at: datetime,
-        *,
-        tools: Sequence[dict[str, Any]] = (),
-        speaker: str | None = None,
-        speaker_id: str | None = None,
+        **fields: Any,
     ) -> StoredMessage | None:
-        """Store one message (text made storable first, see :mod:`honeychat.core.sanitize`),
-        with a reply's tool records; ``speaker``/``speaker_id`` attribute a member's message
-        in a space."""
+        """Store one message (text made storable first, see :mod:`honeychat.core.sanitize`).
+
+        ``fields`` are the optional fields of the stored format that
+        :meth:`HotStore.append` takes (``tools``, ``speaker``, ``speaker_id``,
+        ``attachments``, ``extra``).
+        """
         if self.hot is None:
             return None
-        who = {"speaker": speaker, "speaker_id": speaker_id}
         return await self._guard(
-            self.hot_health,
-            self._append(conversation, role, clean_text(text), at, tools, who),
-            None,
+            self.hot_health, self._append(conversation, role, clean_text(text), at, fields), None
         )
 
     async def _append(
@@ -164,18 +162,16 @@ class MemoryService:
         role: Role,
         text: str,
         at: datetime,
-        tools: Sequence[dict[str, Any]],
-        who: dict[str, str | None],
+        fields: dict[str, Any],
     ) -> StoredMessage:
         assert self.hot is not None
-        # Only what is set is passed, so a store without ``tools`` or speakers keeps working.
-        extra: dict[str, Any] = {"tools": tools} if tools else {}
-        extra.update({name: value for name, value in who.items() if value is not None})
+        # Only what is set is passed, so a store without newer optional fields keeps working.
+        fields = {name: value for name, value in fields.items() if value not in (None, (), [])}
         try:
-            return await self.hot.append(conversation, role, text, at, **extra)
+            return await self.hot.append(conversation, role, text, at, **fields)
         except StateMissing:
             await self.restore_state(conversation)
-            return await self.hot.append(conversation, role, text, at, **extra)
+            return await self.hot.append(conversation, role, text, at, **fields)
 
     async def restore_state(self, conversation: ConversationKey) -> None:
         """Give a conversation without hot state (new, or lost by Redis) its state back.
@@ -233,6 +229,8 @@ class MemoryService:
         latest: Summary | None = await self._guard(
             self.cold_health, self.cold.latest(conversation.id), None
         )
+        if latest is not None:
+            latest = latest.without_messages()  # the window's messages are for search only
         # Only a summary of the current generation may enter the cache: one read from
         # Chroma just before a clear (in this or another process) deleted it must not
         # come back through the cache after the clear.
@@ -456,8 +454,24 @@ class MemoryService:
             "unavailable": [h.layer for h in (self.hot_health, self.cold_health) if h.down],
         }
 
+    def start_format_upgrade(self, client: Any, prefix: str) -> None:
+        """Upgrade stored records to the current format in the background (once per deployment).
+
+        ``format_upgrade`` is the task; see :mod:`honeychat.core.memory.migration`.
+        """
+        from honeychat.core.memory.migration import upgrade_in_background
+
+        self.format_upgrade = asyncio.create_task(
+            upgrade_in_background(self.hot, self.cold, client, prefix=prefix),
+            name="memory format upgrade",
+        )
+
     async def close(self, *, drain_timeout: float = 60.0) -> None:
         """Finish pending summaries, then close both layers."""
+        if self.format_upgrade is not None and not self.format_upgrade.done():
+            self.format_upgrade.cancel()  # safe at any point: the next start goes on
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.format_upgrade
         if self.summarizer is not None:
             self.summarizer.close()
             try:

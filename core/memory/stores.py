@@ -7,7 +7,7 @@ through the ``honeychat_hot_store`` / ``honeychat_cold_store`` hooks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -70,12 +70,15 @@ class HotStore(Protocol):
         tools: Sequence[dict[str, Any]] = (),
         speaker: str | None = None,
         speaker_id: str | None = None,
+        attachments: Sequence[str] = (),
+        extra: Mapping[str, Any] | None = None,
     ) -> StoredMessage:
         """Store one message in a single round trip; return it with its sequence number.
 
-        ``tools`` (a reply's tool calls, see :attr:`StoredMessage.tools`) is stored with it;
-        ``speaker``/``speaker_id``: who wrote a user message in a space (stored as data).
-
+        ``tools`` (a reply's tool calls, see :attr:`StoredMessage.tools`),
+        ``speaker``, ``speaker_id`` (a space member's id), ``attachments`` and
+        ``extra`` are optional fields of the stored format (``docs/memory-format.md``),
+        kept with the message.
         May raise :class:`StateMissing`, writing nothing, when the conversation
         has no state (see :meth:`restore_state`); the memory service then
         restores it and appends again.

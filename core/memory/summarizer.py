@@ -137,25 +137,59 @@ def summary_from_answer(
     last_seq: int,
     model: str,
     generation: int = 0,
+    keep_messages: bool = True,
 ) -> Summary | None:
     """The :class:`Summary` of a window from the summarizer's raw answer (``None`` if empty).
 
-    This is the one place where the LLM's text becomes stored memory.
+    This is the one place where the LLM's text becomes stored memory. With
+    ``keep_messages`` the window's messages follow the summary's lines, one
+    line each with its own message as its source (``summary_lines`` says
+    where they start), so retrieval can find a detail the summary left out;
+    the cold store may still drop them (``MEMORY_KEEP_MESSAGES``).
     """
     parsed = parse_summary(raw, first_seq, last_seq)
     if not parsed.lines:
         return None
+    lines, sources = list(parsed.lines), list(parsed.sources)
+    if keep_messages:
+        for m in messages:
+            if first_seq <= m.seq <= last_seq and (line := message_line(m)):
+                lines.append(line)
+                sources.append((m.seq,))
     return Summary(
         conversation_id=conversation_id,
-        text=parsed.text,
+        text="\n".join(lines),
         first_seq=first_seq,
         last_seq=last_seq,
         first_at=messages[0].at,
         last_at=messages[-1].at,
         model=model,
-        line_sources=parsed.sources,
+        line_sources=tuple(sources),
         generation=generation,
+        summary_lines=len(parsed.lines) if keep_messages else None,
     )
+
+
+def message_line(message: StoredMessage, character_name: str | None = None) -> str:
+    """One message as one line of a cold document: ``Speaker: text`` (``""`` if it has none).
+
+    The speaker is the one stored with the message (never read from its text);
+    a message stored without one is ``User`` or the character (``character_name``,
+    else ``Assistant``). Whitespace is folded so the message stays one line, and
+    a message that is only attachments reads as their kinds (``[photo]``).
+    """
+    text = " ".join(message.text.split())
+    if not text and message.attachments:
+        text = " ".join(f"[{kind}]" for kind in message.attachments)
+    if not text:
+        return ""
+    if message.role is not Role.USER:
+        speaker = character_name or message.speaker or "Assistant"
+    elif message.speaker:  # a display name: made safe, so no one writes as the character
+        speaker = speaker_label(message.speaker, character_name or "")
+    else:
+        speaker = "User"
+    return f"{' '.join(speaker.split())}: {text}"
 
 
 class _Completer(Protocol):
@@ -194,9 +228,7 @@ def llm_summarize_fn(llm: _Completer, model: str) -> SummarizeFn:
 
 def render_verbatim(messages: Sequence[StoredMessage], character_name: str) -> str:
     """The stored form of a window that could not be summarized: one line per message."""
-    return "\n".join(
-        f"{_author(m, character_name, user='User')}: {' '.join(m.text.split())}" for m in messages
-    )
+    return "\n".join(line for m in messages if (line := message_line(m, character_name)))
 
 
 def _author(message: StoredMessage, character_name: str, *, user: str = "user") -> str:

@@ -112,7 +112,8 @@ function renderTrail(t) {
   const score = (x) => (x === null || x === undefined ? "–" : x.toFixed(3));
   const memory = t.memory.flatMap((m) => m.lines.map((line) =>
     el("div", { class: "trail-line" }, el("span", { class: "meta" },
-      `messages ${m.window[0]}–${m.window[1]}${m.latest ? " (latest)" : ""} · from ` +
+      `messages ${m.window[0]}–${m.window[1]}${m.latest ? " (latest)" : ""} · ` +
+      `${line.kind === "message" ? "a message" : "summary"} from ` +
       `${line.sources && line.sources.length ? line.sources.map((n) => "#" + n).join(", ") : "unknown"}` +
       ` · score ${score(line.score)} · ${line.tokens} tokens`), line.text)));
   const recent = t.recent.map((m) => `#${m.seq}`).join(", ") || "none";
@@ -139,10 +140,18 @@ function renderMessages(recent, trails = []) {
   $("messages").replaceChildren(...(list.length ? list : [emptyItem("The buffer is empty.")]));
 }
 
+// A document may keep its window's messages after the summary's lines (summary_lines says
+// where they start): the timeline shows the summary and counts the messages kept.
 function renderTimeline(summaries) {
-  const list = summaries.map((s) =>
-    el("li", {}, el("span", { class: "meta" },
-      `messages ${s.first_seq}–${s.last_seq} · ${when(s.first_at)} → ${when(s.last_at)}`), s.text));
+  const list = summaries.map((s) => {
+    const lines = s.text.split("\n");
+    const kept = s.summary_lines === null || s.summary_lines === undefined
+      ? 0 : lines.length - s.summary_lines;
+    const text = kept ? lines.slice(0, s.summary_lines).join("\n") : s.text;
+    return el("li", {}, el("span", { class: "meta" },
+      `messages ${s.first_seq}–${s.last_seq} · ${when(s.first_at)} → ${when(s.last_at)}` +
+      (kept ? ` · keeps its ${kept} messages verbatim` : "")), text);
+  });
   $("timeline").replaceChildren(...(list.length ? list : [emptyItem("No summaries yet.")]));
 }
 
