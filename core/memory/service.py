@@ -17,6 +17,8 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from honeychat.core.deadlines import Budget, Circuit, caused_by_timeout
 from honeychat.core.memory.retrieval import (
     RetrievalOptions,
@@ -312,16 +314,22 @@ class MemoryService:
             unavailable=unavailable,
         )
 
-    def schedule_summary(self, conversation: ConversationKey, last_seq: int | None = None) -> None:
-        """Summarize complete windows in the background, unless a layer is down.
+    async def schedule_summary(
+        self, conversation: ConversationKey, last_seq: int | None = None
+    ) -> None:
+        """Enqueue the summary job when a window may be complete, unless a layer is down.
 
         While either layer is unreachable a summary could not be stored, so no
         LLM call is spent on it; the windows wait in Redis, and the first turn
-        after the layer is back (its read marks it healthy) schedules them.
+        after the layer is back (its read marks it healthy) schedules them, as
+        does the idle scan. A Redis error here is logged, never raised.
         """
         if self.summarizer is None or self.hot_health.down or self.cold_health.down:
             return
-        self.summarizer.schedule(conversation, last_seq)
+        try:
+            await self.summarizer.schedule(conversation, last_seq)
+        except (StoreUnavailable, RedisError, OSError) as exc:
+            log.warning("could not schedule the summary of %s: %s", conversation.id, exc)
 
     async def clear(self, conversation: ConversationKey) -> None:
         """Forget a conversation in both layers; a summary in progress is discarded.
@@ -335,8 +343,8 @@ class MemoryService:
             await self.hot.epoch(conversation)
         if self.cold is not None:
             await self.cold.latest(conversation.id)
-        if self.summarizer is not None:
-            await self.summarizer.cancel(conversation)
+        # A summary job running now (in any process) finds the epoch changed and drops its
+        # document itself; it is not cancelled, so nothing is left half-written behind it.
         errors: list[str] = []
         if self.hot is not None:
             try:
@@ -376,14 +384,8 @@ class MemoryService:
             "unavailable": [h.layer for h in (self.hot_health, self.cold_health) if h.down],
         }
 
-    async def close(self, *, drain_timeout: float = 60.0) -> None:
-        """Finish pending summaries, then close both layers."""
-        if self.summarizer is not None:
-            self.summarizer.close()
-            try:
-                await self.summarizer.wait_idle(drain_timeout)
-            except TimeoutError:
-                log.warning("gave up waiting for %d pending summaries", self.summarizer.pending)
+    async def close(self) -> None:
+        """Close both layers (pending summaries are jobs in Redis: they wait for a worker)."""
         for store in (self.hot, self.cold):
             if store is not None:
                 try:
