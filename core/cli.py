@@ -48,7 +48,7 @@ def setup_logging(settings: Settings, *, console_level: int) -> Path:
     console.setFormatter(_OneLine())
     root.handlers = [file_handler, console]
     install_log_redaction()
-    for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "aiogram.event"):
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "aiogram.event", "saq"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return path
 
@@ -64,7 +64,8 @@ def _fail(message: str, code: int = 1) -> int:
 async def _with_bot(settings: Settings, work: Callable[[Any], Awaitable[int]]) -> int:
     from honeychat.core.bot import Bot
 
-    bot = Bot(settings)
+    # A short command runs no job worker: a job it took would only go back to the queue.
+    bot = Bot(settings.model_copy(update={"jobs_worker": False}))
     await bot.start()
     try:
         return await work(bot)
@@ -100,6 +101,23 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from honeychat.core.runner import run_adapters
 
     return asyncio.run(run_adapters(settings))
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """``worker``: run background jobs (summaries) only, for scale-out."""
+    if not settings.llm_endpoint:
+        return _fail(NO_LLM, 2)
+    setup_logging(settings, console_level=logging.INFO)
+    from honeychat.core.runner import run_worker
+
+    if args.ops_port:
+        from honeychat.core.inspector.server import bind_refusal
+
+        refusal = bind_refusal(settings, args.ops_host)
+        if refusal:
+            return _fail(refusal, 2)
+    ops = (args.ops_host, args.ops_port) if args.ops_port else None
+    return asyncio.run(run_worker(settings, ops=ops))
 
 
 def cmd_memory(settings: Settings, args: argparse.Namespace) -> int:
@@ -297,6 +315,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--ops-host", default="127.0.0.1", help="address for --ops-port")
     run.set_defaults(handler=cmd_run)
+
+    worker = sub.add_parser(
+        "worker", help="run background jobs (summaries) only; run and chat also run them"
+    )
+    worker.add_argument(
+        "--ops-port", type=int, default=0, help="also serve /healthz, /readyz, /metrics here"
+    )
+    worker.add_argument("--ops-host", default="127.0.0.1", help="address for --ops-port")
+    worker.set_defaults(handler=cmd_worker)
 
     memory = sub.add_parser("memory", help="inspect or manage one conversation's memory")
     memory.add_argument("action", choices=["show", "search", "clear", "export"])

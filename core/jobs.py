@@ -297,9 +297,10 @@ class Jobs:
     ) -> bool:
         """Add a job: due now, at unix time ``at``, or in ``delay`` seconds.
 
-        Returns ``False`` when a job with this ``key`` already waits (nothing changes: it keeps its
-        time) or runs (it will run once more after). Raises ``redis.RedisError`` or ``OSError``
-        when Redis cannot be reached.
+        With a ``key``: while a job with that key waits, nothing changes (it keeps its time and
+        payload; returns ``False``); while it runs, it runs once more after it finishes, with its
+        payload (returns ``True``). Raises ``redis.RedisError`` or ``OSError`` when Redis cannot
+        be reached.
         """
         kind = self._kinds.get(name)
         if kind is None:
@@ -322,9 +323,7 @@ class Jobs:
             scheduled=scheduled,
             timeout=math.ceil(kind.timeout),
             heartbeat=self.heartbeat_seconds,
-            retries=kind.retries,
-            retry_delay=kind.retry_seconds,
-            retry_backoff=max(kind.retry_seconds, 900.0),
+            retries=1,  # each run sets what a failure or a crash gets: see _runner
             ttl=FINISHED_TTL,
         )
         return job is not None
@@ -339,7 +338,8 @@ class Jobs:
         if job is None or job.status is not Status.ACTIVE:
             return False
         await self.client.set(self._again_key(key), 1, ex=max(60, math.ceil(kind.timeout) * 2))
-        return await self._enqueue(name, kind, key, payload, 0)
+        await self._enqueue(name, kind, key, payload, 0)
+        return True
 
     def _again_key(self, key: str) -> str:
         return f"{self.prefix}:jobs:again:{key}"
@@ -388,10 +388,10 @@ class Jobs:
         functions: list[tuple[str, Callable[..., Awaitable[Any]]]] = []
         cron_jobs: list[CronJob[Any]] = []
         for name, kind in self._kinds.items():
-            run = self._runner(name, kind)
+            functions.append((name, self._runner(name, kind)))  # enqueue(name) runs it now
             if kind.every is None:
-                functions.append((name, run))
                 continue
+            run = self._runner(name, kind)
             # saq names a periodic job after its function and keys it "cron:<name>".
             run.__qualname__ = f"{self.prefix}:{name}"
             cron_jobs.append(
@@ -448,7 +448,8 @@ class Jobs:
     def _runner(self, name: str, kind: _Kind) -> Callable[..., Awaitable[None]]:
         async def run(ctx: dict[str, Any], *, payload: dict[str, Any] | None = None) -> None:
             job: Job = ctx["job"]
-            job.retry_delay, job.retry_backoff = kind.retry_seconds, max(kind.retry_seconds, 900.0)
+            # A worker that dies is never the job's last attempt, and its job is retried at once.
+            job.retries, job.retry_delay, job.retry_backoff = job.attempts + 1, 0.0, False
             claim = Lock(
                 self.client,
                 self._claim_key(job.key),
@@ -456,17 +457,21 @@ class Jobs:
                 thread_local=False,
             )
             if not await claim.acquire(blocking=False):
-                raise self._later(job, kind, self.heartbeat_seconds, "claimed by another worker")
+                raise self._later(job, self.heartbeat_seconds, "claimed by another worker")
             work = asyncio.current_task()
             lost = asyncio.Event()
             beat = asyncio.create_task(self._beat(job, claim, work, lost))
             try:
+                await job.update()  # the first heartbeat, and the retries above kept
                 await kind.handler(JobContext(name, job.key, job.attempts), payload or {})
             except RetryLater as exc:
-                raise self._later(job, kind, exc.seconds, str(exc)) from None
+                raise self._later(job, exc.seconds, str(exc)) from None
             except asyncio.CancelledError:
                 if lost.is_set():  # another worker holds the claim now: let it finish
-                    raise self._later(job, kind, self.heartbeat_seconds, "claim lost") from None
+                    raise self._later(job, self.heartbeat_seconds, "claim lost") from None
+                raise
+            except Exception:
+                self._failed(job, kind)
                 raise
             finally:
                 beat.cancel()
@@ -475,11 +480,21 @@ class Jobs:
 
         return run
 
-    def _later(self, job: Job, kind: _Kind, seconds: float, reason: str) -> RetryLater:
-        """Make saq's retry of ``job`` happen in ``seconds``, not counted against its retries."""
+    def _later(self, job: Job, seconds: float, reason: str) -> RetryLater:
+        """Make saq's retry of ``job`` happen in ``seconds``, not counted as a failure."""
         job.retry_delay, job.retry_backoff = seconds, False
-        job.retries = job.attempts + kind.retries
+        job.meta.pop("failures", None)
         return RetryLater(seconds, reason)
+
+    def _failed(self, job: Job, kind: _Kind) -> None:
+        """Count a failure: retried after a doubling delay, or given up after ``retries``."""
+        failures = int(job.meta.get("failures", 0)) + 1
+        job.meta["failures"] = failures
+        if failures > kind.retries:
+            job.retries = job.attempts  # saq marks it failed
+            return
+        delay = kind.retry_seconds * 2 ** (failures - 1)
+        job.retry_delay, job.retry_backoff = min(delay, 900.0), False
 
     async def _beat(
         self, job: Job, claim: Lock, work: asyncio.Task[Any] | None, lost: asyncio.Event
