@@ -108,9 +108,7 @@ class Bot:
         self._collect_commands(await self.plugins.call("honeychat_register_commands", bot=self))
         await self.plugins.call("honeychat_startup", bot=self)
         if self.jobs is not None and s.jobs_worker:
-            await self.jobs.start_worker(
-                concurrency=s.jobs_concurrency, grace_seconds=s.shutdown_timeout
-            )
+            await self.jobs.start_worker(concurrency=s.jobs_concurrency)
         self.started = True
 
     async def _connect_redis(self) -> None:
@@ -142,14 +140,14 @@ class Bot:
                 self.commands[command.name] = command
 
     async def stop(self) -> None:
-        """Stop the job worker (a running job gets ``SHUTDOWN_TIMEOUT``, then goes back to
-        the queue for another worker), run shutdown hooks, then disconnect."""
+        """Stop the job worker (jobs due now get ``SHUTDOWN_TIMEOUT``; a job still running
+        then goes back to the queue for another worker), run shutdown hooks, then disconnect."""
         if not self.started:
             return
         self.started = False
         try:
-            if self.jobs is not None:  # running jobs get the grace period, then go back to Redis
-                await self.jobs.stop_worker()
+            if self.jobs is not None:  # due jobs get this long; the rest wait in Redis
+                await self.jobs.stop_worker(drain_seconds=self.settings.shutdown_timeout)
             # Bounded, so a hung store cannot keep the embedded valkey server running.
             await within(
                 self.plugins.call("honeychat_shutdown", bot=self),

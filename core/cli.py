@@ -61,11 +61,14 @@ def _fail(message: str, code: int = 1) -> int:
 # Subcommands
 
 
-async def _with_bot(settings: Settings, work: Callable[[Any], Awaitable[int]]) -> int:
+async def _with_bot(
+    settings: Settings, work: Callable[[Any], Awaitable[int]], *, jobs_worker: bool = False
+) -> int:
     from honeychat.core.bot import Bot
 
-    # A short command runs no job worker: a job it took would only go back to the queue.
-    bot = Bot(settings.model_copy(update={"jobs_worker": False}))
+    # A short command runs no job worker (a job it took would only go back to the queue);
+    # `chat` runs one unless JOBS_WORKER=false.
+    bot = Bot(settings.model_copy(update={"jobs_worker": jobs_worker and settings.jobs_worker}))
     await bot.start()
     try:
         return await work(bot)
@@ -86,7 +89,7 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     async def work(bot: Any) -> int:
         return await run_chat(bot, user=args.user, character=args.character)
 
-    return asyncio.run(_with_bot(settings, work))
+    return asyncio.run(_with_bot(settings, work, jobs_worker=True))
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:

@@ -381,7 +381,7 @@ class Jobs:
     def worker_running(self) -> bool:
         return self._worker_task is not None and not self._worker_task.done()
 
-    async def start_worker(self, *, concurrency: int = 4, grace_seconds: float = 5.0) -> None:
+    async def start_worker(self, *, concurrency: int = 4, grace_seconds: float = 1.0) -> None:
         """Run jobs in this process (in the background) until :meth:`stop_worker`."""
         if self.worker_running:
             return
@@ -420,8 +420,15 @@ class Jobs:
         await self.queue.connect()
         self._worker_task = asyncio.create_task(self._worker.start(), name="honeychat jobs worker")
 
-    async def stop_worker(self) -> None:
-        """Stop taking jobs; running ones get the grace period, then go back to the queue."""
+    async def stop_worker(self, *, drain_seconds: float = 0.0) -> None:
+        """Stop taking jobs, after up to ``drain_seconds`` spent running the jobs due now (in
+        any process); a job still running then gets one more second, then goes back to the
+        queue for another worker."""
+        if drain_seconds > 0 and self.worker_running:
+            try:
+                await self.wait_idle(drain_seconds)
+            except (TimeoutError, redis.RedisError, OSError) as exc:
+                log.warning("stopping with jobs pending (they wait in Redis): %s", exc)
         worker, task = self._worker, self._worker_task
         self._worker = self._worker_task = None
         if worker is None or task is None:
