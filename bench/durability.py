@@ -24,7 +24,6 @@ import asyncio
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -37,6 +36,7 @@ from honeychat.core.settings import Settings
 from honeychat.core.types import IncomingMessage
 from honeychat.testing.channel import RecordingChannel
 from honeychat.testing.fake_llm import FakeLLM
+from honeychat.testing.processes import start_cli
 from honeychat.testing.responders import is_summary_request, keeping_user_lines
 
 NAMES = [
@@ -182,15 +182,7 @@ async def kill_recovery(kills: int) -> dict[str, Any]:
                     stored = len(await bot.memory.cold.all(conversation))
                     calls = sum(1 for r in llm.chat_requests if is_summary_request(r.json))
                     llm.delay_next(600)  # the subprocess's summary call hangs
-                    worker = await asyncio.create_subprocess_exec(
-                        sys.executable,
-                        "-m",
-                        "honeychat.core.cli",
-                        "worker",
-                        env=env,
-                        stdout=asyncio.subprocess.DEVNULL,
-                        stderr=asyncio.subprocess.DEVNULL,
-                    )
+                    worker = await start_cli("worker", env=env)
 
                     async def taken(calls: int = calls) -> bool:
                         return (

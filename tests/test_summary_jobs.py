@@ -7,7 +7,6 @@ Real embedded valkey and Chroma, real ``honeychat worker`` subprocess, the fake 
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from honeychat.core.bot import Bot
 from honeychat.core.jobs import JobContext, Jobs
 from honeychat.core.memory.summarizer import IDLE_SCAN_JOB
 from honeychat.core.types import ConversationKey, Summary
+from honeychat.testing.processes import start_cli
 from honeychat.testing.pytest_plugin import BotFactory, send
 from honeychat.testing.responders import is_summary_request, keeping_user_lines
 
@@ -85,15 +85,7 @@ async def test_a_killed_worker_is_replaced_within_the_bound(
         JOBS_HEARTBEAT_SECONDS="0.6",
         JOBS_SWEEP_SECONDS="1",
     )
-    worker = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "honeychat.core.cli",
-        "worker",
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    worker = await start_cli("worker", env=env)
     try:
 
         async def summary_started() -> bool:
