@@ -50,6 +50,7 @@ import redis.asyncio
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError
 from saq import CronJob, Job, Queue, Status, Worker
+from saq.job import ABORT_ID_PREFIX
 from saq.queue.redis import RedisQueue
 from saq.types import ListenCallback, PartialTimersDict
 from saq.utils import now
@@ -309,7 +310,9 @@ class Jobs:
         scheduled = at if at is not None else (time.time() + delay if delay else 0)
         if await self._enqueue(name, kind, full_key, payload or {}, scheduled):
             return True
-        if key is not None and await self._rerun_after(name, kind, full_key, payload or {}):
+        if key is not None and await self._rerun_after(
+            name, kind, full_key, payload or {}, scheduled
+        ):
             return True
         return False
 
@@ -328,18 +331,27 @@ class Jobs:
         )
         return job is not None
 
-    async def _rerun_after(self, name: str, kind: _Kind, key: str, payload: dict[str, Any]) -> bool:
-        """A job with ``key`` exists: if it runs, flag it to run once more after it finishes.
+    async def _rerun_after(
+        self, name: str, kind: _Kind, key: str, payload: dict[str, Any], scheduled: float
+    ) -> bool:
+        """``key`` was refused: if its job runs, flag it to run once more after it finishes.
 
         The flag is checked after the job has finished (:meth:`_after`); enqueueing once more
         after setting it covers a job that finished in between, so no trigger is lost.
         """
         job = await self.queue.job(key)
-        if job is None or job.status is not Status.ACTIVE:
-            return False
-        await self.client.set(self._again_key(key), 1, ex=max(60, math.ceil(kind.timeout) * 2))
-        await self._enqueue(name, kind, key, payload, 0)
-        return True
+        if job is not None and job.status is Status.ABORTING:
+            return True  # a sweep is handing it to another worker: it runs again
+        if job is not None and job.status is Status.ACTIVE:
+            await self.client.set(self._again_key(key), 1, ex=max(60, math.ceil(kind.timeout) * 2))
+            await self._enqueue(name, kind, key, payload, 0)
+            return True
+        if await self.client.zscore(self.queue.namespace("incomplete"), self.queue.job_id(key)):
+            return False  # it waits
+        # Refused though nothing waits or runs: saq keeps the abort marker of a swept job for
+        # a few seconds and refuses its key meanwhile. That job is over; drop the marker.
+        await self.client.delete(f"{ABORT_ID_PREFIX}{key}")
+        return await self._enqueue(name, kind, key, payload, scheduled)
 
     def _again_key(self, key: str) -> str:
         return f"{self.prefix}:jobs:again:{key}"
