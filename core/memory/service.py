@@ -322,12 +322,15 @@ class MemoryService:
         While either layer is unreachable a summary could not be stored, so no
         LLM call is spent on it; the windows wait in Redis, and the first turn
         after the layer is back (its read marks it healthy) schedules them, as
-        does the idle scan. A Redis error here is logged, never raised.
+        does the idle scan (the conversation's activity is still noted while
+        only the cold layer is down). A Redis error here is logged, never raised.
         """
-        if self.summarizer is None or self.hot_health.down or self.cold_health.down:
+        if self.summarizer is None or self.hot_health.down:
             return
         try:
-            await self.summarizer.schedule(conversation, last_seq)
+            await self.summarizer.schedule(
+                conversation, last_seq, enqueue=not self.cold_health.down
+            )
         except (StoreUnavailable, RedisError, OSError) as exc:
             log.warning("could not schedule the summary of %s: %s", conversation.id, exc)
 

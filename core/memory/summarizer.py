@@ -271,7 +271,9 @@ class Summarizer:
 
     # Scheduling (the turn's side)
 
-    async def schedule(self, conversation: ConversationKey, last_seq: int | None = None) -> None:
+    async def schedule(
+        self, conversation: ConversationKey, last_seq: int | None = None, *, enqueue: bool = True
+    ) -> None:
         """Make sure complete windows of ``conversation`` get summarized soon, and its tail once
         it is idle.
 
@@ -279,11 +281,14 @@ class Summarizer:
         enqueued while no window can be complete according to the watermark:
         the one this process last saw (watermarks only move forward, so it is
         a lower bound and no window is ever missed), read from the hot store
-        when that one says a window may be complete. Raises
+        when that one says a window may be complete. With ``enqueue=False``
+        only the activity is noted (the idle scan comes back to it). Raises
         ``redis.RedisError`` or ``OSError`` if Redis cannot be reached.
         """
         if self.idle_seconds:
             await self.jobs.client.zadd(self._active_key, {conversation.id: self.clock()})
+        if not enqueue:
+            return
         if last_seq is not None:
             known = self._watermarks.get(conversation)
             if known is None or last_seq - known >= self.window:
