@@ -27,6 +27,10 @@ NO_LLM = (
 )
 
 
+CHAT_DRAIN_SECONDS = 60.0
+"""How long ``honeychat chat`` waits at exit for the summaries its turns made due."""
+
+
 class _OneLine(logging.Formatter):
     """Log records as one line, without tracebacks (those go to the log file)."""
 
@@ -89,6 +93,11 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     async def work(bot: Any) -> int:
         return await run_chat(bot, user=args.user, character=args.character)
 
+    # At the end of a chat, the summaries it made due get up to a minute (nobody kills this
+    # process after SHUTDOWN_TIMEOUT); any left wait in Redis for the next worker.
+    settings = settings.model_copy(
+        update={"shutdown_timeout": max(settings.shutdown_timeout, CHAT_DRAIN_SECONDS)}
+    )
     return asyncio.run(_with_bot(settings, work, jobs_worker=True))
 
 
