@@ -10,8 +10,11 @@ as retrievable when its distinctive word is in the system prompt (memory), not i
 promises); ``facts_retrievable`` those that also reached the prompt (that depends on retrieval).
 Also printed: how many windows were summarized exactly once (summary requests per window), and the
 summary lag (a window's last message to its document) p50/p99 from the process's histogram.
-Recovery time after ``kill -9`` of a worker is not measured: summaries are not durable jobs yet.
-Prints a table and, last, one JSON line.
+Then ``--kills`` times: a window completes while no worker runs, a ``honeychat worker`` subprocess
+(same Redis, its own data directory) takes its job and hangs in the LLM call, it is killed with
+``SIGKILL``, and a worker in the bench's process starts; recovery time is from the kill to the
+window's document (the bound is ``JOBS_HEARTBEAT_SECONDS + JOBS_SWEEP_SECONDS + 1 s + 2 x
+JOBS_POLL_SECONDS``; defaults used). Prints a table and, last, one JSON line.
 """
 
 from __future__ import annotations
@@ -19,7 +22,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import statistics
 import tempfile
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +36,7 @@ from honeychat.core.settings import Settings
 from honeychat.core.types import IncomingMessage
 from honeychat.testing.channel import RecordingChannel
 from honeychat.testing.fake_llm import FakeLLM
+from honeychat.testing.processes import start_cli
 from honeychat.testing.responders import is_summary_request, keeping_user_lines
 
 NAMES = [
@@ -119,16 +127,99 @@ async def run(facts: int, after_turns: int) -> dict[str, Any]:
                     "windows_summarized_once": sum(1 for n in windows.values() if n == 1),
                     "summary_lag_s_p50_bucket": p50,
                     "summary_lag_s_p99_bucket": p99,
-                    "recovery_after_kill_s": None,
                 }
+
+
+async def until(check: Callable[[], Awaitable[bool]], seconds: float) -> None:
+    """Wait until ``check`` holds; ``TimeoutError`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if await check():
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not reached within {seconds:g}s")
+        await asyncio.sleep(0.05)
+
+
+async def kill_recovery(kills: int) -> dict[str, Any]:
+    """Seconds from ``kill -9`` of a worker in its LLM call to the window's document, per kill."""
+    times: list[float] = []
+    async with FakeLLM() as llm:
+        llm.responder = keeping_user_lines("Noted.")
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = Settings(
+                data_dir=Path(tmp) / "bot",
+                redis_url=None,
+                chroma_url=None,
+                key_prefix="benchkill",
+                llm_base_url=llm.base_url,
+                llm_api_key="bench",
+                summary_window=1,
+                jobs_worker=False,
+                disabled_plugins=["quota"],
+            )
+            async with Bot(settings) as bot:
+                assert bot.jobs is not None and bot.memory is not None
+                assert bot.memory.cold is not None and bot._redis_connection is not None
+                server = bot._redis_connection.server
+                assert server is not None
+                conversation = f"bench:alice:{bot.characters.default.id}"
+                env = {
+                    k: v
+                    for k, v in os.environ.items()
+                    if k not in {"REDIS_URL", "CHROMA_URL", "OPENROUTER_API_KEY"}
+                }
+                env.update(
+                    DATA_DIR=str(Path(tmp) / "worker"),
+                    REDIS_URL=f"unix://{server.socket_path}",
+                    KEY_PREFIX="benchkill",
+                    LLM_BASE_URL=llm.base_url,
+                    LLM_API_KEY="bench",
+                    SUMMARY_WINDOW="1",
+                )
+                for i in range(kills):
+                    await say(bot, f"Kill round {i}: the secret word is {NAMES[i % len(NAMES)]}.")
+                    stored = len(await bot.memory.cold.all(conversation))
+                    calls = sum(1 for r in llm.chat_requests if is_summary_request(r.json))
+                    llm.delay_next(600)  # the subprocess's summary call hangs
+                    worker = await start_cli("worker", env=env)
+
+                    async def taken(calls: int = calls) -> bool:
+                        return (
+                            sum(1 for r in llm.chat_requests if is_summary_request(r.json)) > calls
+                        )
+
+                    await until(taken, 120)
+                    worker.kill()
+                    await worker.wait()
+                    killed = time.monotonic()
+                    await bot.jobs.start_worker()
+
+                    async def written(stored: int = stored) -> bool:
+                        assert bot.memory is not None and bot.memory.cold is not None
+                        return len(await bot.memory.cold.all(conversation)) > stored
+
+                    await until(written, 120)
+                    times.append(time.monotonic() - killed)
+                    await bot.jobs.stop_worker()
+                bound = bot.jobs.recovery_seconds
+    return {
+        "kill_recoveries": len(times),
+        "recovery_after_kill_s_median": round(statistics.median(times), 2) if times else None,
+        "recovery_after_kill_s_max": round(max(times), 2) if times else None,
+        "recovery_bound_s": bound if times else None,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--facts", type=int, default=30)
     parser.add_argument("--after-turns", type=int, default=25)
+    parser.add_argument("--kills", type=int, default=3)
     args = parser.parse_args()
     result = asyncio.run(run(min(args.facts, len(NAMES)), args.after_turns))
+    if args.kills > 0:
+        result.update(asyncio.run(kill_recovery(args.kills)))
     for key, value in result.items():
         print(f"{key:<28} {value}")
     print(json.dumps(result))

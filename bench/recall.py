@@ -80,6 +80,7 @@ from typing import Any
 import chromadb
 import numpy as np
 
+from honeychat.core.jobs import Jobs
 from honeychat.core.memory.cold import ChromaColdStore
 from honeychat.core.memory.embeddings import make_embedding_function
 from honeychat.core.memory.hot import RedisHotStore
@@ -408,14 +409,19 @@ class Bench:
             summarize = llm_summarize_fn(self.llm, self.settings.summarizer_model)
         else:
             summarize = standin_summarizer(conversation, seq_to_dia, SUMMARY_MAX_WORDS)
+        # Summaries are jobs: a queue and a worker of this replay's own.
+        jobs = Jobs(self.client, prefix=f"hcjobs-{key.digest}", poll_seconds=0.1)
         summarizer = Summarizer(
             self.hot,
             self.cold,
             summarize,
+            jobs=jobs,
             window=window,
             model=self.settings.summarizer_model if self.llm else "oracle-facts-capped",
             character_name=lambda _: conversation.assistant,
+            idle_seconds=None,
         )
+        await jobs.start_worker(concurrency=1)
         service = MemoryService(self.hot, self.cold, summarizer)
         message_docs: list[Summary] = []
         for turn in conversation.turns:
@@ -439,7 +445,7 @@ class Bench:
                     await self.messages.add_many(message_docs)
                     message_docs = []
             if stored.seq % window == 0:
-                service.schedule_summary(key)
+                await service.schedule_summary(key)
                 await summarizer.wait_idle(600)
                 if "window" in self.stores:
                     first = stored.seq - window + 1
@@ -461,6 +467,7 @@ class Bench:
                     if latest is not None and latest.last_seq == stored.seq:
                         await self.summary_only.add(latest)
         await summarizer.wait_idle(600)
+        await jobs.close()
         await self.messages.add_many(message_docs)
         for store, cold in (("summary", self.cold), ("message", self.messages)):
             if store in self.stores:

@@ -48,6 +48,7 @@ from honeychat.core.types import (
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
+    from honeychat.core.jobs import Jobs
     from honeychat.core.llm import LLMClient
     from honeychat.core.media_api import MediaAPI
     from honeychat.core.memory.redis_server import RedisConnection
@@ -88,6 +89,8 @@ class Bot:
         self.media_api: MediaAPI | None = None
         """Transcription and speech (``/audio/*``), used when a turn carries audio."""
         self.memory: MemoryService | None = None
+        self.jobs: Jobs | None = None
+        """Durable background jobs on Redis (register handlers in ``honeychat_startup``)."""
         self.trails: TrailStore | None = None  # set by the provenance plugin
         self._locks = KeyedLock()
         self._last_event_start: asyncio.Event | None = None
@@ -122,6 +125,8 @@ class Bot:
         self._collect_commands(await self.plugins.call("honeychat_register_commands", bot=self))
         self._collect_tools(await self.plugins.call("honeychat_register_tools", bot=self))
         await self.plugins.call("honeychat_startup", bot=self)
+        if self.jobs is not None and s.jobs_worker:
+            await self.jobs.start_worker(concurrency=s.jobs_concurrency)
         self.started = True
 
     async def _connect_redis(self) -> None:
@@ -133,6 +138,16 @@ class Bot:
             log.error("hot memory (Redis) unavailable, running without it: %s", exc)
             return
         self.redis = self._redis_connection.client
+        from honeychat.core.jobs import Jobs
+
+        s = self.settings
+        self.jobs = Jobs(
+            self.redis,
+            prefix=s.key_prefix,
+            heartbeat_seconds=s.jobs_heartbeat_seconds,
+            sweep_seconds=s.jobs_sweep_seconds,
+            poll_seconds=min(s.jobs_poll_seconds, s.redis_timeout / 2),
+        )
 
     def _collect_commands(self, results: list[Any]) -> None:
         for result in results:
@@ -151,16 +166,19 @@ class Bot:
                     log.error("honeychat_register_tools returned %r, not a Tool; ignored", item)
 
     async def stop(self) -> None:
-        """Run shutdown hooks (pending summaries are written), then disconnect."""
+        """Stop the job worker (jobs due now get ``SHUTDOWN_TIMEOUT``; a job still running
+        then goes back to the queue for another worker), run shutdown hooks, then disconnect."""
         if not self.started:
             return
         self.started = False
         try:
+            if self.jobs is not None:  # due jobs get this long; the rest wait in Redis
+                await self.jobs.stop_worker(drain_seconds=self.settings.shutdown_timeout)
             # Bounded, so a hung store cannot keep the embedded valkey server running.
             await within(
                 self.plugins.call("honeychat_shutdown", bot=self),
                 self.settings.shutdown_timeout,
-                "shutdown hooks (pending summaries)",
+                "shutdown hooks",
             )
         finally:
             if self.llm is not None:
@@ -168,6 +186,8 @@ class Bot:
             if self.media_api is not None:
                 await self.media_api.aclose()
             await self.ordering.close()
+            if self.jobs is not None:
+                await self.jobs.close()
             if self._redis_connection is not None:
                 await self._redis_connection.close()
 

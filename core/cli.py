@@ -27,6 +27,10 @@ NO_LLM = (
 )
 
 
+CHAT_DRAIN_SECONDS = 60.0
+"""How long ``honeychat chat`` waits at exit for the summaries its turns made due."""
+
+
 class _OneLine(logging.Formatter):
     """Log records as one line, without tracebacks (those go to the log file)."""
 
@@ -48,7 +52,7 @@ def setup_logging(settings: Settings, *, console_level: int) -> Path:
     console.setFormatter(_OneLine())
     root.handlers = [file_handler, console]
     install_log_redaction()
-    for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "aiogram.event"):
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "aiogram.event", "saq"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return path
 
@@ -61,10 +65,14 @@ def _fail(message: str, code: int = 1) -> int:
 # Subcommands
 
 
-async def _with_bot(settings: Settings, work: Callable[[Any], Awaitable[int]]) -> int:
+async def _with_bot(
+    settings: Settings, work: Callable[[Any], Awaitable[int]], *, jobs_worker: bool = False
+) -> int:
     from honeychat.core.bot import Bot
 
-    bot = Bot(settings)
+    # A short command runs no job worker (a job it took would only go back to the queue);
+    # `chat` runs one unless JOBS_WORKER=false.
+    bot = Bot(settings.model_copy(update={"jobs_worker": jobs_worker and settings.jobs_worker}))
     await bot.start()
     try:
         return await work(bot)
@@ -85,7 +93,12 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     async def work(bot: Any) -> int:
         return await run_chat(bot, user=args.user, character=args.character)
 
-    return asyncio.run(_with_bot(settings, work))
+    # At the end of a chat, the summaries it made due get up to a minute (nobody kills this
+    # process after SHUTDOWN_TIMEOUT); any left wait in Redis for the next worker.
+    settings = settings.model_copy(
+        update={"shutdown_timeout": max(settings.shutdown_timeout, CHAT_DRAIN_SECONDS)}
+    )
+    return asyncio.run(_with_bot(settings, work, jobs_worker=True))
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
@@ -100,6 +113,23 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from honeychat.core.runner import run_adapters
 
     return asyncio.run(run_adapters(settings))
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """``worker``: run background jobs (summaries) only, for scale-out."""
+    if not settings.llm_endpoint:
+        return _fail(NO_LLM, 2)
+    setup_logging(settings, console_level=logging.INFO)
+    from honeychat.core.runner import run_worker
+
+    if args.ops_port:
+        from honeychat.core.inspector.server import bind_refusal
+
+        refusal = bind_refusal(settings, args.ops_host)
+        if refusal:
+            return _fail(refusal, 2)
+    ops = (args.ops_host, args.ops_port) if args.ops_port else None
+    return asyncio.run(run_worker(settings, ops=ops))
 
 
 def cmd_memory(settings: Settings, args: argparse.Namespace) -> int:
@@ -303,6 +333,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--ops-host", default="127.0.0.1", help="address for --ops-port")
     run.set_defaults(handler=cmd_run)
+
+    worker = sub.add_parser(
+        "worker", help="run background jobs (summaries) only; run and chat also run them"
+    )
+    worker.add_argument(
+        "--ops-port", type=int, default=0, help="also serve /healthz, /readyz, /metrics here"
+    )
+    worker.add_argument("--ops-host", default="127.0.0.1", help="address for --ops-port")
+    worker.set_defaults(handler=cmd_worker)
 
     memory = sub.add_parser("memory", help="inspect or manage one conversation's memory")
     memory.add_argument("action", choices=["show", "search", "clear", "export"])

@@ -83,27 +83,35 @@ BACKLOG_STALLED_SECONDS = 3600.0
 
 
 async def check_summaries(settings: Settings) -> Check:
-    """Summary work waiting in Redis: how many conversations, and the oldest wait."""
+    """Summary work waiting in Redis: how many conversations, the oldest wait, and the jobs."""
     import time
 
+    from honeychat.core.jobs import Jobs
     from honeychat.core.memory.hot import RedisHotStore
     from honeychat.core.memory.redis_server import connect_redis
 
     try:
         connection = await connect_redis(settings)
+        jobs = Jobs(connection.client, prefix=settings.key_prefix)
         try:
             store = RedisHotStore(
                 connection.client, prefix=settings.key_prefix, buffer_size=2, ttl_seconds=1
             )
             count, oldest = await asyncio.wait_for(store.backlog(), 5)
+            queue = await asyncio.wait_for(jobs.counts(), 5)
         finally:
+            await jobs.close()
             await connection.close()
     except Exception as exc:
         return Check("summaries", False, f"cannot read the backlog: {exc}")
+    in_queue = f"jobs: {queue.queued} queued, {queue.active} running, {queue.scheduled} later"
     if not count or oldest is None:
-        return Check("summaries", True, "no backlog")
+        return Check("summaries", True, f"no backlog ({in_queue})")
     wait = max(0.0, time.time() - oldest)
-    detail = f"backlog: {count} conversation(s) with a window waiting, oldest for {wait:.0f} s"
+    detail = (
+        f"backlog: {count} conversation(s) with a window waiting, oldest for {wait:.0f} s"
+        f" ({in_queue})"
+    )
     if wait > BACKLOG_STALLED_SECONDS:
         return Check(
             "summaries",

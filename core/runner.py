@@ -1,4 +1,5 @@
-"""``honeychat run``: start the bot and every configured platform adapter."""
+"""``honeychat run``: start the bot and every configured platform adapter;
+``honeychat worker``: run background jobs only."""
 
 from __future__ import annotations
 
@@ -66,4 +67,43 @@ async def _serve_adapters(settings: Settings, stop: asyncio.Event) -> int:
                 await within(adapter.stop(), settings.shutdown_timeout, f"adapter '{adapter.name}'")
             except Exception:
                 log.exception("adapter '%s' did not stop cleanly", adapter.name)
+    return 0
+
+
+NO_QUEUE = "The worker needs Redis (REDIS_URL, or the embedded server) for its job queue."
+
+
+async def run_worker(
+    settings: Settings,
+    *,
+    ops: tuple[str, int] | None = None,
+    stop_event: asyncio.Event | None = None,
+) -> int:
+    """Run jobs (summaries) until SIGINT/SIGTERM (or ``stop_event``); returns an exit code.
+
+    With ``ops`` (host, port), ``/healthz``, ``/readyz`` and ``/metrics`` are served there. A job
+    running when the signal comes gets ``SHUTDOWN_TIMEOUT`` to finish; then it goes back to the
+    queue for another worker.
+    """
+    settings = settings.model_copy(update={"jobs_worker": True})
+    with stop_on_signals(stop_event or asyncio.Event()) as stop:
+        async with Bot(settings) as bot:
+            if bot.jobs is None or not bot.jobs.worker_running:
+                log.error(NO_QUEUE)
+                return 1
+            if bot.memory is None or bot.memory.summarizer is None:
+                log.warning("summaries are off (no LLM, Redis or Chroma): no job to run yet")
+            log.info("worker running (concurrency %d)", settings.jobs_concurrency)
+            server = None
+            if ops is not None:
+                from honeychat.core.inspector.app import create_app
+                from honeychat.core.inspector.server import make_server
+
+                server = make_server(create_app(bot, inspector=False), *ops, own_signals=False)
+                serving = asyncio.create_task(server.serve())
+            await stop.wait()
+            log.info("stopping: finishing running jobs")
+            if server is not None:
+                server.should_exit = True
+                await within(serving, settings.shutdown_timeout, "the ops endpoints")
     return 0

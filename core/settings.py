@@ -115,6 +115,19 @@ class Settings(EnvironmentSettings):
     """Attempts at summarizing one window; after that its messages are kept verbatim."""
     summary_retry_seconds: float = Field(default=30.0, gt=0)
     """Wait before retrying a failed summary; doubles with each failure (at most 15 minutes)."""
+    memory_idle_summary_minutes: float = Field(default=60, ge=0)
+    """After this long without a turn, a conversation's unsummarized tail is summarized (0: never)."""
+    jobs_worker: bool = True
+    """Run a job worker (summaries) inside ``run``, ``chat`` and ``serve``; ``worker`` always does."""
+    jobs_concurrency: int = Field(default=4, ge=1)
+    """Jobs one worker runs at once."""
+    jobs_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    """A running job renews its claim every third of this; a job silent this long is stuck."""
+    jobs_sweep_seconds: int = Field(default=5, ge=1)
+    """How often some worker looks for stuck jobs (of a worker that died) to hand them on."""
+    jobs_poll_seconds: float = Field(default=1.0, gt=0)
+    """Longest blocking wait for a job (kept below ``REDIS_TIMEOUT``); delayed jobs are due
+    within about this much."""
     embedding_backend: str = "minilm"
     """``minilm`` (bundled all-MiniLM-L6-v2), ``chroma-default`` (Chroma's ONNX model) or ``openai``."""
     embedding_threads: int = Field(default=1, ge=0)

@@ -67,19 +67,24 @@ class MemoryPlugin:
     async def honeychat_startup(self, bot: Bot) -> None:
         hot = await bot.plugins.first("honeychat_hot_store", bot=bot)
         cold = await bot.plugins.first("honeychat_cold_store", bot=bot)
+        s = bot.settings
         summarizer = None
         if hot is not None and cold is not None and bot.llm is not None:
-            summarizer = Summarizer(
-                hot,
-                cold,
-                llm_summarize_fn(bot.llm, bot.settings.summarizer_model),
-                window=bot.settings.summary_window_messages,
-                model=bot.settings.summarizer_model,
-                character_name=lambda cid: c.name if (c := bot.characters.get(cid)) else cid,
-                max_attempts=bot.settings.summary_max_attempts,
-                retry_seconds=bot.settings.summary_retry_seconds,
-            )
-        s = bot.settings
+            if bot.jobs is None:  # summaries are jobs on Redis
+                log.error("summaries disabled: they need Redis for their job queue")
+            else:
+                summarizer = Summarizer(
+                    hot,
+                    cold,
+                    llm_summarize_fn(bot.llm, s.summarizer_model),
+                    jobs=bot.jobs,
+                    window=s.summary_window_messages,
+                    model=s.summarizer_model,
+                    character_name=lambda cid: c.name if (c := bot.characters.get(cid)) else cid,
+                    max_attempts=s.summary_max_attempts,
+                    retry_seconds=s.summary_retry_seconds,
+                    idle_seconds=s.memory_idle_summary_minutes * 60,
+                )
         self.service = MemoryService(
             hot,
             cold,
@@ -158,9 +163,11 @@ class MemoryPlugin:
         return replace(context, shared=tuple(shared))
 
     @hookimpl
-    def honeychat_schedule_summary(self, conversation: ConversationKey) -> None:
+    async def honeychat_schedule_summary(self, conversation: ConversationKey) -> None:
         if self.service is not None:
-            self.service.schedule_summary(conversation, self._last_seq.pop(conversation, None))
+            await self.service.schedule_summary(
+                conversation, self._last_seq.pop(conversation, None)
+            )
 
     # Operations
 

@@ -45,6 +45,7 @@ class BotFactory:
             "openrouter_api_key": None,
             "llm_backoff_base": 0.01,
             "llm_backoff_max": 0.05,
+            "jobs_poll_seconds": 0.1,  # retries and delayed jobs due within 0.1 s
         }
         values.update(overrides)
         return Settings(**values)

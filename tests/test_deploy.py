@@ -62,7 +62,7 @@ def test_the_schema_check_catches_a_broken_compose_file() -> None:
 
 def test_only_the_inspector_is_published_and_everything_has_a_healthcheck() -> None:
     services = compose()["services"]
-    assert set(services) == {"redis", "chroma", "bot", "inspector"}
+    assert set(services) == {"redis", "chroma", "bot", "worker", "inspector"}
     published = {name for name, service in services.items() if service.get("ports")}
     assert published == {"inspector"}
     assert all(port.startswith("127.0.0.1:") for port in services["inspector"]["ports"])
@@ -75,6 +75,7 @@ def test_only_the_inspector_is_published_and_everything_has_a_healthcheck() -> N
     assert any(v.startswith("redis-data:") for v in services["redis"]["volumes"])
     assert any(v.startswith("chroma-data:") for v in services["chroma"]["volumes"])
     assert services["bot"]["command"][0] == "run" and services["inspector"]["command"][0] == "serve"
+    assert services["worker"]["command"][0] == "worker"
 
 
 def _names(environment: list[str]) -> set[str]:
@@ -88,7 +89,7 @@ def test_every_setting_is_documented_and_passed_through_in_compose() -> None:
     )
     assert wanted - documented == set(), "settings missing from .env.example"
     assert documented - wanted == set(), ".env.example documents variables nobody reads"
-    for name in ("bot", "inspector"):
+    for name in ("bot", "worker", "inspector"):
         service = compose()["services"][name]
         assert service["env_file"] == "../.env"
         assert _names(service["environment"]) == wanted | {"REDIS_URL", "CHROMA_URL"}, name
@@ -124,6 +125,8 @@ def test_the_cluster_runs_several_bots_on_one_redis_and_one_chroma() -> None:
         by_kind.setdefault(manifest["kind"], []).append(manifest)
     bot = next(d for d in by_kind["Deployment"] if d["metadata"]["name"] == "honeychat-bot")
     assert bot["spec"]["replicas"] >= 2
+    worker = next(d for d in by_kind["Deployment"] if d["metadata"]["name"] == "honeychat-worker")
+    assert worker["spec"]["template"]["spec"]["containers"][0]["args"][0] == "worker"
     stateful = {s["metadata"]["name"]: s["spec"]["replicas"] for s in by_kind["StatefulSet"]}
     assert stateful == {"redis": 1, "chroma": 1}
     config = next(c for c in by_kind["ConfigMap"] if c["metadata"]["name"] == "honeychat")["data"]

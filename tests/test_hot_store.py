@@ -104,14 +104,13 @@ async def test_only_the_buffer_and_the_cache_expire(hot_store_factory: HotStoreF
     await fill(store, ALICE, 3)
     assert await store.advance_watermark(ALICE, 0, 2, 0)
     assert await store.cache_summary(ALICE, summary(ALICE, 1, 2), 0)
-    assert await store.acquire_lease(ALICE, 30) is not None
     await store.clear(ALICE)
     await fill(store, ALICE, 2, start=4)
     assert await store.cache_summary(ALICE, summary(ALICE, 3, 3), 1)
 
     keys = [k async for k in store.client.scan_iter(match="hctest:conv:*")]
     names = sorted(k.rsplit(":", 1)[1] for k in keys)
-    assert names == ["buf", "epoch", "lease", "seq", "summary", "wm"]
+    assert names == ["buf", "epoch", "seq", "summary", "wm"]
     for key in keys:
         ttl = await store.client.pttl(key)
         if key.endswith((":seq", ":wm", ":epoch")):
@@ -224,28 +223,6 @@ async def test_summary_cache_round_trips(hot_store: RedisHotStore) -> None:
 async def test_corrupt_summary_cache_is_a_miss(hot_store: RedisHotStore) -> None:
     await hot_store.client.set(hot_store.key(ALICE, "summary"), "{not json")
     assert await hot_store.cached_summary(ALICE) is None
-
-
-async def test_lease_is_exclusive_and_released_by_token_only(hot_store: RedisHotStore) -> None:
-    token = await hot_store.acquire_lease(ALICE, 30)
-    assert token
-    assert await hot_store.acquire_lease(ALICE, 30) is None
-    assert await hot_store.acquire_lease(BOB, 30) is not None  # per conversation
-
-    await hot_store.release_lease(ALICE, "not-the-token")
-    assert await hot_store.acquire_lease(ALICE, 30) is None
-
-    await hot_store.release_lease(ALICE, token)
-    second = await hot_store.acquire_lease(ALICE, 30)
-    assert second is not None and second != token
-    await hot_store.release_lease(ALICE, token)  # a stale token does not free it
-    assert await hot_store.acquire_lease(ALICE, 30) is None
-
-
-async def test_lease_has_its_duration(hot_store: RedisHotStore) -> None:
-    assert await hot_store.acquire_lease(ALICE, 12.5) is not None
-    ttl = await hot_store.client.pttl(hot_store.key(ALICE, "lease"))
-    assert 0 < ttl <= 12_500
 
 
 async def test_conversations_pages_through_every_id(hot_store: RedisHotStore) -> None:
@@ -376,8 +353,6 @@ async def test_unreachable_server_raises_store_unavailable() -> None:
         store.advance_watermark(ALICE, 0, 1, 0),
         store.cached_summary(ALICE),
         store.cache_summary(ALICE, summary(ALICE, 1, 2), 0),
-        store.acquire_lease(ALICE, 5),
-        store.release_lease(ALICE, "t"),
         store.clear(ALICE),
         store.conversations(),
     ]

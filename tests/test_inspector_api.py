@@ -30,6 +30,8 @@ async def redis_snapshot(bot: Bot) -> dict[str, Any]:
         kind = await bot.redis.type(key)
         if kind == "hash":
             value: Any = await bot.redis.hgetall(key)
+        elif kind == "zset":
+            value = await bot.redis.zrange(key, 0, -1, withscores=True)
         else:
             value = await (bot.redis.lrange(key, 0, -1) if kind == "list" else bot.redis.get(key))
         snapshot[key] = value

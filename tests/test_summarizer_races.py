@@ -1,16 +1,20 @@
 """The reference design's production bugs, each pinned by a test on real stores.
 
-Two processes are modelled as two :class:`Summarizer` instances sharing one
-Redis-protocol server and one Chroma, as two bot processes would.
+Two processes are modelled as two :class:`Summarizer` instances, each with its own job
+queue client and worker on one Redis-protocol server, sharing one Chroma, as two bot
+processes would. The bot itself runs no worker here, so only these summarize.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
+import pytest
+
 from honeychat.core.bot import Bot
+from honeychat.core.jobs import Jobs
 from honeychat.core.memory.service import MemoryService
 from honeychat.core.memory.summarizer import Summarizer
 from honeychat.core.types import ConversationKey, Role, StoredMessage
@@ -49,22 +53,48 @@ async def fill(memory: MemoryService, count: int) -> None:
         await memory.persist(CONVERSATION, role, f"line {i}", datetime.now(UTC))
 
 
-def summarizer(memory: MemoryService, summarize: SlowSummaries) -> Summarizer:
-    assert memory.hot is not None and memory.cold is not None
-    return Summarizer(memory.hot, memory.cold, summarize, window=WINDOW, model="fake")
+Workers = Callable[[Bot, SlowSummaries], Awaitable[Summarizer]]
 
 
-async def test_repeated_triggers_never_resummarize(bot_factory: BotFactory) -> None:
-    memory = await stores(await bot_factory())
+@pytest.fixture
+async def summarizer() -> AsyncIterator[Workers]:
+    """``await summarizer(bot, summarize)``: a summarizer with a worker of its own (a process)."""
+    started: list[Jobs] = []
+
+    async def make(bot: Bot, summarize: SlowSummaries) -> Summarizer:
+        memory = await stores(bot)
+        assert memory.hot is not None and memory.cold is not None and bot.redis is not None
+        jobs = Jobs(bot.redis, prefix=bot.settings.key_prefix, poll_seconds=0.2)
+        worker = Summarizer(
+            memory.hot, memory.cold, summarize, jobs=jobs, window=WINDOW, model="fake"
+        )
+        await jobs.start_worker(concurrency=2)
+        started.append(jobs)
+        return worker
+
+    yield make
+    for jobs in started:
+        await jobs.close()
+
+
+async def quiet_bot(bot_factory: BotFactory) -> Bot:
+    return await bot_factory(jobs_worker=False)
+
+
+async def test_repeated_triggers_never_resummarize(
+    bot_factory: BotFactory, summarizer: Workers
+) -> None:
+    bot = await quiet_bot(bot_factory)
+    memory = await stores(bot)
     slow = SlowSummaries(delay=0.01)
-    worker = summarizer(memory, slow)
+    worker = await summarizer(bot, slow)
     for _ in range(3):
         await fill(memory, 2)
-        worker.schedule(CONVERSATION)
-        worker.schedule(CONVERSATION)
+        await worker.schedule(CONVERSATION)
+        await worker.schedule(CONVERSATION)
     await worker.wait_idle(10)
     for _ in range(5):  # a full buffer must not trigger more summaries of the same turns
-        worker.schedule(CONVERSATION)
+        await worker.schedule(CONVERSATION)
     await worker.wait_idle(10)
     assert memory.cold is not None
     docs = await memory.cold.all(CONVERSATION.id)
@@ -72,13 +102,16 @@ async def test_repeated_triggers_never_resummarize(bot_factory: BotFactory) -> N
     assert slow.calls == 1
 
 
-async def test_two_processes_never_write_overlapping_summaries(bot_factory: BotFactory) -> None:
-    memory = await stores(await bot_factory())
+async def test_two_processes_never_write_overlapping_summaries(
+    bot_factory: BotFactory, summarizer: Workers
+) -> None:
+    bot = await quiet_bot(bot_factory)
+    memory = await stores(bot)
     await fill(memory, 3 * WINDOW)
     first, second = SlowSummaries(), SlowSummaries()
-    a, b = summarizer(memory, first), summarizer(memory, second)
-    a.schedule(CONVERSATION)
-    b.schedule(CONVERSATION)
+    a, b = await summarizer(bot, first), await summarizer(bot, second)
+    await a.schedule(CONVERSATION)
+    await b.schedule(CONVERSATION)
     await asyncio.gather(a.wait_idle(20), b.wait_idle(20))
     assert memory.cold is not None
     docs = await memory.cold.all(CONVERSATION.id)
@@ -86,12 +119,15 @@ async def test_two_processes_never_write_overlapping_summaries(bot_factory: BotF
     assert first.calls + second.calls == 3, "each window summarized exactly once"
 
 
-async def test_a_clear_during_summarization_wins(bot_factory: BotFactory) -> None:
-    memory = await stores(await bot_factory())
+async def test_a_clear_during_summarization_wins(
+    bot_factory: BotFactory, summarizer: Workers
+) -> None:
+    bot = await quiet_bot(bot_factory)
+    memory = await stores(bot)
     await fill(memory, WINDOW)
     slow = SlowSummaries(delay=0.5)
-    other_process = summarizer(memory, slow)  # not tracked by memory.clear's cancellation
-    other_process.schedule(CONVERSATION)
+    other_process = await summarizer(bot, slow)
+    await other_process.schedule(CONVERSATION)
     await asyncio.wait_for(slow.started.wait(), 10)
     await memory.clear(CONVERSATION)
     await other_process.wait_idle(10)
@@ -101,11 +137,14 @@ async def test_a_clear_during_summarization_wins(bot_factory: BotFactory) -> Non
     assert await memory.hot.watermark(CONVERSATION) == WINDOW
 
 
-async def test_an_empty_summary_is_never_stored(bot_factory: BotFactory) -> None:
-    memory = await stores(await bot_factory())
+async def test_an_empty_summary_is_never_stored(
+    bot_factory: BotFactory, summarizer: Workers
+) -> None:
+    bot = await quiet_bot(bot_factory)
+    memory = await stores(bot)
     await fill(memory, WINDOW)
-    worker = summarizer(memory, SlowSummaries(delay=0, text="   "))
-    worker.schedule(CONVERSATION)
+    worker = await summarizer(bot, SlowSummaries(delay=0, text="   "))
+    await worker.schedule(CONVERSATION)
     await worker.wait_idle(10)
     assert memory.cold is not None and memory.hot is not None
     assert await memory.cold.all(CONVERSATION.id) == []
@@ -122,7 +161,7 @@ async def test_a_failed_llm_summary_is_not_stored_and_retried_later(
     bot_factory.llm.fail_next(500, times=1)
     await fill(memory, WINDOW)
     assert memory.summarizer is not None and memory.cold is not None
-    memory.schedule_summary(CONVERSATION)
+    await memory.schedule_summary(CONVERSATION)
     await memory.summarizer.wait_idle(10)
     assert await memory.cold.all(CONVERSATION.id) == []
     # Nobody writes again: the retry comes by itself after the backoff.
@@ -141,11 +180,14 @@ async def test_no_documents_means_no_memories(bot_factory: BotFactory) -> None:
     assert context.unavailable == ()
 
 
-async def test_latest_summary_is_cached_and_refilled_by_metadata(bot_factory: BotFactory) -> None:
-    memory = await stores(await bot_factory())
+async def test_latest_summary_is_cached_and_refilled_by_metadata(
+    bot_factory: BotFactory, summarizer: Workers
+) -> None:
+    bot = await quiet_bot(bot_factory)
+    memory = await stores(bot)
     await fill(memory, 3 * WINDOW)
-    worker = summarizer(memory, SlowSummaries(delay=0))
-    worker.schedule(CONVERSATION)
+    worker = await summarizer(bot, SlowSummaries(delay=0))
+    await worker.schedule(CONVERSATION)
     await worker.wait_idle(10)
     assert memory.hot is not None
     cached = await memory.hot.cached_summary(CONVERSATION)

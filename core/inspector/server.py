@@ -79,7 +79,8 @@ async def run_with_ops(settings: Settings, host: str, port: int) -> int:
     from honeychat.core.inspector.app import create_app
     from honeychat.core.runner import run_adapters
 
-    async with Bot(settings) as probe_bot:
+    # The probe runs no job worker: the adapters' bot has one.
+    async with Bot(settings.model_copy(update={"jobs_worker": False})) as probe_bot:
         server = make_server(create_app(probe_bot, inspector=False), host, port, own_signals=False)
         ops = asyncio.create_task(server.serve())
         try:

@@ -9,7 +9,6 @@ Redis Cluster hash tag so all of them live in one slot)::
     {prefix}:conv:{<id>}:wm       watermark: last sequence number summarized (durable)
     {prefix}:conv:{<id>}:epoch    generation, bumped by every clear          (durable)
     {prefix}:conv:{<id>}:fail     the failing window and its attempts        (durable)
-    {prefix}:conv:{<id>}:lease    token of the summarizer holding the lease  (own TTL)
     {prefix}:conv:{<id>}:authored hash seq -> speaker id, in spaces           (durable)
 
 ``authored`` remembers who wrote each message of a space after the message
@@ -32,7 +31,6 @@ import contextlib
 import json
 import logging
 import re
-import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -137,12 +135,6 @@ touch(ARGV[3])
 return 1
 """
 )
-
-# KEYS: lease; ARGV: token
-_RELEASE_LEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 # KEYS: fail; ARGV: first_seq, retry_at -> attempts at that window so far
 _RECORD_FAILURE = """
@@ -301,7 +293,6 @@ class RedisHotStore:
         self._advance = client.register_script(_ADVANCE)
         self._clear = client.register_script(_CLEAR)
         self._cache_summary = client.register_script(_CACHE_SUMMARY)
-        self._release_lease = client.register_script(_RELEASE_LEASE)
         self._record_failure = client.register_script(_RECORD_FAILURE)
         self._forget_speaker = client.register_script(_FORGET_SPEAKER)
         self._upgrade_format_1 = client.register_script(_UPGRADE_FORMAT_1)
@@ -465,22 +456,6 @@ class RedisHotStore:
                 args=[epoch, summary_to_json(summary.without_messages()), self.ttl_ms],
             )
         return _int(done) == 1
-
-    async def acquire_lease(self, conversation: ConversationKey, seconds: float) -> str | None:
-        """Take the conversation's summarization lease; a token, or ``None`` if held elsewhere."""
-        if seconds <= 0:
-            raise ValueError(f"lease duration must be positive, got {seconds}")
-        token = secrets.token_hex(16)
-        with _unavailable():
-            taken = await self.client.set(
-                self.key(conversation, "lease"), token, nx=True, px=max(1, round(seconds * 1000))
-            )
-        return token if taken else None
-
-    async def release_lease(self, conversation: ConversationKey, token: str) -> None:
-        """Give the lease back if ``token`` still holds it."""
-        with _unavailable():
-            await self._release_lease(keys=[self.key(conversation, "lease")], args=[token])
 
     async def clear(self, conversation: ConversationKey) -> None:
         """Forget the buffer and the cached summary, set the watermark to the last sequence

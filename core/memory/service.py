@@ -17,6 +17,8 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from honeychat.core.deadlines import Budget, Circuit, caused_by_timeout
 from honeychat.core.memory.contributions import without_sources
 from honeychat.core.memory.retrieval import (
@@ -354,16 +356,25 @@ class MemoryService:
         budget = None if self.budget_tokens is None else self.budget_tokens // 2
         return select(found, query, budget, self.count, self.options, max_documents=k)
 
-    def schedule_summary(self, conversation: ConversationKey, last_seq: int | None = None) -> None:
-        """Summarize complete windows in the background, unless a layer is down.
+    async def schedule_summary(
+        self, conversation: ConversationKey, last_seq: int | None = None
+    ) -> None:
+        """Enqueue the summary job when a window may be complete, unless a layer is down.
 
         While either layer is unreachable a summary could not be stored, so no
         LLM call is spent on it; the windows wait in Redis, and the first turn
-        after the layer is back (its read marks it healthy) schedules them.
+        after the layer is back (its read marks it healthy) schedules them, as
+        does the idle scan (the conversation's activity is still noted while
+        only the cold layer is down). A Redis error here is logged, never raised.
         """
-        if self.summarizer is None or self.hot_health.down or self.cold_health.down:
+        if self.summarizer is None or self.hot_health.down:
             return
-        self.summarizer.schedule(conversation, last_seq)
+        try:
+            await self.summarizer.schedule(
+                conversation, last_seq, enqueue=not self.cold_health.down
+            )
+        except (StoreUnavailable, RedisError, OSError) as exc:
+            log.warning("could not schedule the summary of %s: %s", conversation.id, exc)
 
     async def clear(self, conversation: ConversationKey) -> None:
         """Forget a conversation in both layers; a summary in progress is discarded.
@@ -377,8 +388,8 @@ class MemoryService:
             await self.hot.epoch(conversation)
         if self.cold is not None:
             await self.cold.latest(conversation.id)
-        if self.summarizer is not None:
-            await self.summarizer.cancel(conversation)
+        # A summary job running now (in any process) finds the epoch changed and drops its
+        # document itself; it is not cancelled, so nothing is left half-written behind it.
         errors: list[str] = []
         if self.hot is not None:
             try:
@@ -400,14 +411,12 @@ class MemoryService:
         summary line whose provenance includes one of their messages. Returns how many
         messages and lines went.
 
-        A summary in progress is discarded first (it is written again without them).
-        Raises ``StoreUnavailable`` when a layer cannot be reached; what was done
+        A summary being written meanwhile drops their lines itself before its
+        window is marked done (see ``Summarizer._without_forgotten``). Raises ``StoreUnavailable`` when a layer cannot be reached; what was done
         stays done and a retry finishes the rest (authorship is kept until then).
         """
         if self.hot is None:
             raise StoreUnavailable("hot", "not configured")
-        if self.summarizer is not None:
-            await self.summarizer.cancel(conversation)
         removed, seqs = await self.hot.forget_speaker(conversation, speaker_id)
         lines = 0
         if self.cold is not None and seqs:
@@ -428,7 +437,7 @@ class MemoryService:
             for summary in changed:
                 await self.cold.add(summary)
         await self.hot.forget_authored(conversation, seqs)
-        self.schedule_summary(conversation)
+        await self.schedule_summary(conversation)
         return removed + lines
 
     async def export(self, conversation: ConversationKey) -> dict[str, Any]:
@@ -466,18 +475,12 @@ class MemoryService:
             name="memory format upgrade",
         )
 
-    async def close(self, *, drain_timeout: float = 60.0) -> None:
-        """Finish pending summaries, then close both layers."""
+    async def close(self) -> None:
+        """Close both layers (pending summaries are jobs in Redis: they wait for a worker)."""
         if self.format_upgrade is not None and not self.format_upgrade.done():
             self.format_upgrade.cancel()  # safe at any point: the next start goes on
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.format_upgrade
-        if self.summarizer is not None:
-            self.summarizer.close()
-            try:
-                await self.summarizer.wait_idle(drain_timeout)
-            except TimeoutError:
-                log.warning("gave up waiting for %d pending summaries", self.summarizer.pending)
         for store in (self.hot, self.cold):
             if store is not None:
                 try:

@@ -124,12 +124,6 @@ class HotStore(Protocol):
     ) -> bool:
         """Cache ``summary`` as the latest unless the epoch changed; returns whether it did."""
 
-    async def acquire_lease(self, conversation: ConversationKey, seconds: float) -> str | None:
-        """Take the conversation's summarization lease; a token, or ``None`` if held elsewhere."""
-
-    async def release_lease(self, conversation: ConversationKey, token: str) -> None:
-        """Give the lease back if ``token`` still holds it."""
-
     async def clear(self, conversation: ConversationKey) -> None:
         """Forget the buffer and the cached summary, set the watermark to the last sequence
         number and change the epoch. Sequence numbers keep counting up."""

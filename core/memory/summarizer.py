@@ -4,9 +4,14 @@ Progress is a per-conversation watermark (the last summarized sequence
 number). A window ``watermark+1 .. watermark+W`` is summarized exactly once,
 when all of it exists:
 
-* in one process, at most one task per conversation runs (a second trigger
-  only asks the running task to look again), and a clear cancels it;
-* across processes sharing Redis, a lease in Redis guards the work;
+* the work is a durable job on Redis (:mod:`honeychat.core.jobs`), keyed by
+  the conversation: one job per conversation waits or runs at a time, any
+  process's worker runs it, it renews its claim while the LLM works, and a
+  worker that dies hands it on to another within a bounded time;
+* when the conversation has been idle ``idle_seconds``, the job summarizes
+  its tail too (fewer than a window of messages), so the buffer's expiry
+  never takes a message that is stored nowhere else; the next full window
+  starts after it;
 * the watermark moves by compare-and-set on (watermark, epoch), and a clear
   changes the epoch, so a summary finished after a clear is deleted again:
   the clear wins;
@@ -22,9 +27,6 @@ when all of it exists:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
 import json
 import logging
 import re
@@ -34,6 +36,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from honeychat.core.jobs import JobContext, Jobs, RetryLater
+from honeychat.core.memory.contributions import without_sources
 from honeychat.core.memory.retrieval import split_lines
 from honeychat.core.memory.stores import ColdStore, HotStore, StoreUnavailable
 from honeychat.core.metrics import METRICS
@@ -241,14 +245,33 @@ def _author(message: StoredMessage, character_name: str, *, user: str = "user") 
     return user
 
 
-@dataclass(slots=True)
-class _Job:
-    task: asyncio.Task[None]
-    again: bool = False
+SUMMARIZE_JOB = "summarize"
+"""The job that summarizes one conversation's due windows (keyed by the conversation)."""
+
+IDLE_SCAN_JOB = "summaries-idle-scan"
+"""The periodic job that finds conversations idle long enough for their tail to be summarized."""
+
+# KEYS: active set; ARGV: conversation id, the activity time seen -> 1 removed
+_FORGET_ACTIVITY = """
+local seen = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if seen and tonumber(seen) <= tonumber(ARGV[2]) then
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0
+"""
 
 
 class Summarizer:
-    """Schedules and runs window summaries for every conversation of one process."""
+    """Summarizes windows as durable jobs on Redis, run by any process's job worker.
+
+    :meth:`schedule` (the end of every turn) enqueues the conversation's job when a
+    window may be complete, and notes the conversation's activity time; the job
+    (:meth:`run`) summarizes every complete window, then, once the conversation
+    has been idle ``idle_seconds``, its shorter tail too. A periodic scan
+    enqueues the job of every conversation idle that long, so a tail is
+    summarized even if nobody writes again. ``clock`` is the time source of
+    activity and idleness (tests replace it).
+    """
 
     def __init__(
         self,
@@ -256,121 +279,132 @@ class Summarizer:
         cold: ColdStore,
         summarize: SummarizeFn,
         *,
+        jobs: Jobs,
         window: int,
         model: str,
         character_name: Callable[[str], str] = lambda cid: cid,
-        lease_seconds: float = 120.0,
         max_attempts: int = 3,
         retry_seconds: float = 30.0,
         retry_max_seconds: float = 900.0,
+        idle_seconds: float | None = 3600.0,
+        job_timeout: float = 600.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         self.hot = hot
         self.cold = cold
         self.summarize = summarize
+        self.jobs = jobs
         self.window = window
         self.model = model
         self.character_name = character_name
-        self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
         self.retry_seconds = retry_seconds
         self.retry_max_seconds = retry_max_seconds
-        self._retries: dict[ConversationKey, asyncio.TimerHandle] = {}
-        self._jobs: dict[ConversationKey, _Job] = {}
+        self.idle_seconds = idle_seconds or None
+        self.clock = clock
         self._watermarks: OrderedDict[ConversationKey, int] = OrderedDict()
+        self._active_key = f"{jobs.prefix}:summaries:active"
+        self._forget_activity = jobs.client.register_script(_FORGET_ACTIVITY)
         self.written = 0
         self.failures = 0
+        jobs.register(SUMMARIZE_JOB, self._handle, timeout=job_timeout, retries=1)
+        if self.idle_seconds:
+            jobs.every(IDLE_SCAN_JOB, min(60.0, max(1.0, self.idle_seconds / 4)), self._scan_idle)
 
-    def schedule(self, conversation: ConversationKey, last_seq: int | None = None) -> None:
-        """Make sure complete windows of ``conversation`` get summarized soon.
+    # Scheduling (the turn's side)
+
+    async def schedule(
+        self, conversation: ConversationKey, last_seq: int | None = None, *, enqueue: bool = True
+    ) -> None:
+        """Make sure complete windows of ``conversation`` get summarized soon, and its tail once
+        it is idle.
 
         With ``last_seq`` (the newest message's sequence number), nothing is
-        started while no window can be complete according to the watermark
-        this process last saw. Watermarks only move forward, so that value is
-        a lower bound and no window is ever missed; it saves the hot path
-        four round trips on most turns.
+        enqueued while no window can be complete according to the watermark:
+        the one this process last saw (watermarks only move forward, so it is
+        a lower bound and no window is ever missed), read from the hot store
+        when that one says a window may be complete. With ``enqueue=False``
+        only the activity is noted (the idle scan comes back to it). Raises
+        ``redis.RedisError`` or ``OSError`` if Redis cannot be reached.
         """
-        known = self._watermarks.get(conversation)
-        if last_seq is not None and known is not None and last_seq - known < self.window:
+        if self.idle_seconds:
+            await self.jobs.client.zadd(self._active_key, {conversation.id: self.clock()})
+        if not enqueue:
             return
-        job = self._jobs.get(conversation)
-        if job is not None and not job.task.done():
-            job.again = True
+        if last_seq is not None:
+            known = self._watermarks.get(conversation)
+            if known is None or last_seq - known >= self.window:
+                known = await self.hot.watermark(conversation)
+                self._saw_watermark(conversation, known)
+            if last_seq - known < self.window:
+                return
+        await self.jobs.enqueue(
+            SUMMARIZE_JOB, {"conversation": conversation.id}, key=conversation.id
+        )
+
+    async def wait_idle(self, timeout: float) -> None:
+        """Wait until no summary job is due or running (tests and benchmarks)."""
+        await self.jobs.wait_idle(timeout)
+
+    # The job (any worker's side)
+
+    async def _handle(self, job: JobContext, payload: dict[str, Any]) -> None:
+        await self.run(ConversationKey.parse(str(payload["conversation"])))
+
+    async def run(self, conversation: ConversationKey) -> None:
+        """Summarize every complete window, then the tail if the conversation is idle.
+
+        Raises :class:`~honeychat.core.jobs.RetryLater` when a window must wait
+        (its summary failed, or a layer is down): the job runs again then.
+        """
+        try:
+            while await self._summarize_next(conversation):
+                pass
+            await self._summarize_idle_tail(conversation)
+        except StoreUnavailable as exc:
+            log.warning("summary of %s postponed: %s", conversation.id, exc)
+            self.failures += 1
+            raise RetryLater(self.retry_seconds, str(exc)) from exc
+
+    async def _summarize_idle_tail(self, conversation: ConversationKey) -> None:
+        if not self.idle_seconds:
             return
-        task = asyncio.create_task(self._run(conversation), name=f"summarize {conversation.id}")
-        self._jobs[conversation] = _Job(task)
-        task.add_done_callback(functools.partial(self._forget, conversation))
-
-    def _forget(self, conversation: ConversationKey, task: asyncio.Task[None]) -> None:
-        job = self._jobs.get(conversation)
-        if job is not None and job.task is task:
-            del self._jobs[conversation]
-
-    async def cancel(self, conversation: ConversationKey) -> None:
-        """Stop work in progress for a conversation (used by clear)."""
-        retry = self._retries.pop(conversation, None)
-        if retry is not None:
-            retry.cancel()
-        job = self._jobs.pop(conversation, None)
-        if job is not None and not job.task.done():
-            job.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await job.task
-
-    async def wait_idle(self, timeout: float | None = None) -> None:
-        """Wait until no summary is being written (pending ones are finished)."""
-
-        async def _drain() -> None:
-            while self._jobs:
-                tasks = [job.task for job in list(self._jobs.values())]
-                await asyncio.gather(*tasks, return_exceptions=True)
-
-        await asyncio.wait_for(_drain(), timeout)
-
-    @property
-    def pending(self) -> int:
-        return len(self._jobs)
-
-    def close(self) -> None:
-        """Drop the retries waiting on timers (their failure records stay in Redis)."""
-        for handle in self._retries.values():
-            handle.cancel()
-        self._retries.clear()
-
-    def _retry_later(self, conversation: ConversationKey, delay: float) -> None:
-        if conversation in self._retries:
+        active = await self.jobs.client.zscore(self._active_key, conversation.id)
+        if active is None:
             return
+        if await self.hot.last_seq(conversation) > await self.hot.watermark(conversation):
+            if self.clock() - float(active) < self.idle_seconds:
+                return  # not idle yet: the scan enqueues this job again when it is
+            await self._summarize_next(conversation, tail=True)
+            if await self.hot.last_seq(conversation) > await self.hot.watermark(conversation):
+                return
+        # Nothing left unsummarized: forget the activity, unless a turn came meanwhile.
+        await self._forget_activity(
+            keys=[self._active_key], args=[conversation.id, repr(float(active))]
+        )
 
-        def due() -> None:
-            self._retries.pop(conversation, None)
-            self.schedule(conversation)
-
-        loop = asyncio.get_running_loop()
-        self._retries[conversation] = loop.call_later(max(0.0, delay), due)
+    async def _scan_idle(self, job: JobContext, payload: dict[str, Any]) -> None:
+        """Enqueue the job of every conversation idle for ``idle_seconds`` with work left."""
+        assert self.idle_seconds
+        idle_before = self.clock() - self.idle_seconds
+        start = 0
+        while True:
+            page = await self.jobs.client.zrangebyscore(
+                self._active_key, "-inf", idle_before, start=start, num=500
+            )
+            for raw in page:
+                conversation_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+                await self.jobs.enqueue(
+                    SUMMARIZE_JOB, {"conversation": conversation_id}, key=conversation_id
+                )
+            if len(page) < 500:
+                return
+            start += len(page)
 
     def _backoff(self, failed_before: int) -> float:
         return float(min(self.retry_max_seconds, self.retry_seconds * 2**failed_before))
-
-    async def _run(self, conversation: ConversationKey) -> None:
-        while True:
-            try:
-                token = await self.hot.acquire_lease(conversation, self.lease_seconds)
-                if token is None:
-                    return  # another process is summarizing this conversation
-                try:
-                    while await self._summarize_next(conversation):
-                        pass
-                finally:
-                    await self.hot.release_lease(conversation, token)
-            except StoreUnavailable as exc:
-                log.warning("summary of %s postponed: %s", conversation.id, exc)
-                self.failures += 1
-                return
-            job = self._jobs.get(conversation)
-            if job is None or not job.again:
-                return
-            job.again = False
 
     def _saw_watermark(self, conversation: ConversationKey, watermark: int) -> None:
         self._watermarks[conversation] = watermark
@@ -378,16 +412,23 @@ class Summarizer:
         while len(self._watermarks) > _WATERMARKS_KEPT:
             self._watermarks.popitem(last=False)
 
-    async def _summarize_next(self, conversation: ConversationKey) -> bool:
-        """Summarize the next complete window; returns whether one was handled."""
+    async def _summarize_next(self, conversation: ConversationKey, *, tail: bool = False) -> bool:
+        """Summarize the next complete window (with ``tail``: whatever is left, however short);
+        returns whether one was handled. Raises :class:`RetryLater` when it must wait."""
         watermark = await self.hot.watermark(conversation)
         self._saw_watermark(conversation, watermark)
         last = await self.hot.last_seq(conversation)
-        if last - watermark < self.window:
+        if last <= watermark or (last - watermark < self.window and not tail):
             return False
         epoch = await self.hot.epoch(conversation)
-        first_seq, last_seq = watermark + 1, watermark + self.window
+        first_seq, last_seq = watermark + 1, min(last, watermark + self.window)
         messages = await self.hot.window(conversation, first_seq, last_seq)
+        if (
+            tail
+            and messages
+            and self.clock() - messages[-1].at.timestamp() < (self.idle_seconds or 0)
+        ):
+            return False  # a turn is under way (its reply not stored yet): not idle after all
         if not messages:
             # The window expired from the buffer before it could be summarized.
             log.warning(
@@ -399,8 +440,7 @@ class Summarizer:
         failure = await self.hot.window_failure(conversation)
         failed_before = failure.attempts if failure and failure.first_seq == first_seq else 0
         if failure and failed_before and failure.retry_at > time.time():
-            self._retry_later(conversation, failure.retry_at - time.time())
-            return False
+            raise RetryLater(failure.retry_at - time.time(), "a failed summary waits to be retried")
 
         name = self.character_name(conversation.character_id)
         summary: Summary | None = None
@@ -435,8 +475,7 @@ class Summarizer:
                     delay,
                     exc,
                 )
-                self._retry_later(conversation, delay)
-                return False
+                raise RetryLater(delay, f"summary attempt {attempts} failed") from exc
             log.error(
                 "summary of %s window %d-%d failed %d times; storing its messages verbatim: %s",
                 conversation.id,
@@ -461,21 +500,48 @@ class Summarizer:
         if await self.hot.epoch(conversation) != epoch:
             return False  # cleared while the LLM worked: drop the summary
         await self.cold.add(summary)
+        kept: Summary | None = summary
+        if conversation.is_space:
+            kept = await self._without_forgotten(conversation, summary, messages)
         if not await self.hot.advance_watermark(conversation, watermark, last_seq, epoch):
             if await self.hot.epoch(conversation) != epoch:
                 await self.cold.delete(conversation.id, [summary.doc_id])
                 log.info("summary of %s discarded: the conversation was cleared", conversation.id)
             return False
-        await self.hot.cache_summary(conversation, summary, epoch)
+        if kept is not None:  # None: every line came from a member who asked to be forgotten
+            await self.hot.cache_summary(conversation, kept, epoch)
         await self.hot.forget_window_failure(conversation)
         self._saw_watermark(conversation, last_seq)
         self.written += 1
         (METRICS.summaries_written if summary.kind == "summary" else METRICS.windows_verbatim).inc()
-        METRICS.summary_lag.observe(max(0.0, time.time() - messages[-1].at.timestamp()))
+        if not tail:  # a tail waits for idleness on purpose: that is not lag
+            METRICS.summary_lag.observe(max(0.0, time.time() - messages[-1].at.timestamp()))
         if last - last_seq < self.window:
             await self.hot.mark_done(conversation)
         await self._report_backlog()
         return True
+
+    async def _without_forgotten(
+        self, conversation: ConversationKey, summary: Summary, messages: Sequence[StoredMessage]
+    ) -> Summary | None:
+        """Drop the lines of messages a member had forgotten (``/forget mine``) while the
+        summary was written; ``None`` if nothing is left (its document is deleted).
+
+        Runs after the document is stored and before the watermark moves (so the
+        window is still whole in the buffer): a forget that removed its messages
+        before this read is applied here, one that removes them after it finds
+        the stored document and cleans it itself.
+        """
+        window = await self.hot.window(conversation, summary.first_seq, summary.last_seq)
+        gone = {m.seq for m in messages} - {m.seq for m in window}
+        if not gone:
+            return summary
+        kept = without_sources(summary, gone)
+        if kept is None:
+            await self.cold.delete(conversation.id, [summary.doc_id])
+        elif kept is not summary:
+            await self.cold.add(kept)
+        return kept
 
     async def _report_backlog(self) -> None:
         count, oldest = await self.hot.backlog()
