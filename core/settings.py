@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     """Attempts at summarizing one window; after that its messages are kept verbatim."""
     summary_retry_seconds: float = Field(default=30.0, gt=0)
     """Wait before retrying a failed summary; doubles with each failure (at most 15 minutes)."""
+    memory_spool_size: int = Field(default=10_000, ge=0)
+    """Messages kept in process memory while Redis is unreachable (oldest dropped beyond it)."""
     embedding_backend: str = "minilm"
     """``minilm`` (bundled all-MiniLM-L6-v2), ``chroma-default`` (Chroma's ONNX model) or ``openai``."""
     embedding_threads: int = Field(default=1, ge=0)

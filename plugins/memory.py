@@ -86,6 +86,7 @@ class MemoryPlugin:
             budget_tokens=s.memory_budget_tokens,
             options=RetrievalOptions(candidates=s.retrieval_candidates),
             read_timeout=s.memory_read_timeout,
+            spool_size=s.memory_spool_size,
         )
         bot.memory = self.service
         warm_up = getattr(cold, "warm_up", None)

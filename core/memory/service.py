@@ -24,6 +24,7 @@ from honeychat.core.memory.retrieval import (
     newest_lines,
     select,
 )
+from honeychat.core.memory.spool import Spool
 from honeychat.core.memory.stores import ColdStore, HotStore, StateMissing, StoreUnavailable
 from honeychat.core.memory.summarizer import Summarizer
 from honeychat.core.metrics import METRICS
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 
 _STRICT: ContextVar[bool] = ContextVar("honeychat_memory_strict", default=False)
 _BUDGET: ContextVar[Budget | None] = ContextVar("honeychat_memory_budget", default=None)
+_FAILED = object()
+REPLAY_EVERY_SECONDS = 1.0
+"""How often spooled messages are retried while Redis is unreachable."""
 
 
 @contextlib.contextmanager
@@ -90,6 +94,7 @@ class MemoryService:
         options: RetrievalOptions = RetrievalOptions(),
         count: TokenCounter | None = None,
         read_timeout: float = 2.0,
+        spool_size: int = 10_000,
     ) -> None:
         self.hot = hot
         self.cold = cold
@@ -107,6 +112,11 @@ class MemoryService:
         """Seconds a turn's memory reads may take together; a layer that has not answered
         by then counts as down for this turn and is skipped for a moment after."""
         self._circuits = {"hot": Circuit(), "cold": Circuit()}
+        self.spool = Spool(spool_size)
+        """Messages answered while the hot layer could not take them, replayed when it is back."""
+        self._replayer: asyncio.Task[None] | None = None
+        self.replay_every = REPLAY_EVERY_SECONDS
+        """Seconds between background attempts at replaying the spool while Redis is down."""
 
     async def _guard(self, health: LayerHealth, coro: Any, default: Any) -> Any:
         circuit = self._circuits[health.layer]
@@ -136,12 +146,90 @@ class MemoryService:
     async def persist(
         self, conversation: ConversationKey, role: Role, text: str, at: datetime
     ) -> StoredMessage | None:
-        """Store one message (text made storable first, see :mod:`honeychat.core.sanitize`)."""
+        """Store one message (text made storable first, see :mod:`honeychat.core.sanitize`).
+
+        If the hot layer cannot take it, the message is spooled in this process
+        (see :mod:`honeychat.core.memory.spool`) and ``None`` returned; spooled
+        messages of the conversation are written, in order, before any later
+        one, and in the background as soon as the layer is back.
+        """
         if self.hot is None:
             return None
-        return await self._guard(
-            self.hot_health, self._append(conversation, role, clean_text(text), at), None
+        text = clean_text(text)
+        if not self.spool.holds(conversation):
+            stored = await self._guard(
+                self.hot_health, self._append(conversation, role, text, at), _FAILED
+            )
+            if stored is not _FAILED:
+                return stored  # type: ignore[no-any-return]
+            if not self.spool.holds(conversation):
+                self.spool.add(conversation, role, text, at)
+                self._start_replayer()
+                return None
+        async with self.spool.writing(conversation):
+            if await self._replay(conversation):
+                stored = await self._guard(
+                    self.hot_health, self._append(conversation, role, text, at), _FAILED
+                )
+                if stored is not _FAILED:
+                    return stored  # type: ignore[no-any-return]
+            self.spool.add(conversation, role, text, at)
+        self._start_replayer()
+        return None
+
+    async def _replay(self, conversation: ConversationKey) -> bool:
+        """Write the conversation's spooled messages, oldest first; whether all went in.
+
+        Hold ``self.spool.writing(conversation)``. A message whose write timed
+        out may still have reached Redis (a hung server runs the command when
+        it resumes), so messages already at the end of the buffer are skipped.
+        """
+        waiting = self.spool.pending(conversation)
+        if not waiting:
+            return True
+        assert self.hot is not None
+        tail = await self._guard(
+            self.hot_health, self.hot.recent(conversation, len(waiting) + 2), _FAILED
         )
+        if tail is _FAILED:
+            return False
+        present = {(m.role, m.text, m.at) for m in tail}
+        for message in waiting:
+            if (message.role, message.text, message.at) not in present:
+                stored = await self._guard(
+                    self.hot_health,
+                    self._append(conversation, message.role, message.text, message.at),
+                    _FAILED,
+                )
+                if stored is _FAILED:
+                    return False
+            self.spool.done(conversation, message)
+        log.info("replayed %d spooled messages of %s", len(waiting), conversation.id)
+        self.schedule_summary(conversation)
+        return True
+
+    def _start_replayer(self) -> None:
+        if self._replayer is None or self._replayer.done():
+            self._replayer = asyncio.get_running_loop().create_task(
+                self._replay_all(), name="honeychat-spool-replay"
+            )
+
+    async def _replay_all(self) -> None:
+        """Until the spool is empty: wait, then replay every conversation that has one."""
+        while len(self.spool):
+            await asyncio.sleep(self.replay_every)
+            try:
+                await self.replay_spool()
+            except Exception:  # never let the replayer die with messages waiting
+                log.exception("replaying spooled messages failed; trying again")
+
+    async def replay_spool(self) -> int:
+        """One pass over the spool (the conversation waiting longest first); messages left."""
+        for conversation in self.spool.conversations():
+            async with self.spool.writing(conversation):
+                if not await self._replay(conversation):
+                    break  # still unreachable: try again on the next pass
+        return len(self.spool)
 
     async def _append(
         self, conversation: ConversationKey, role: Role, text: str, at: datetime
@@ -337,6 +425,8 @@ class MemoryService:
             await self.cold.latest(conversation.id)
         if self.summarizer is not None:
             await self.summarizer.cancel(conversation)
+        async with self.spool.writing(conversation):  # after any replay in progress
+            self.spool.discard(conversation)
         errors: list[str] = []
         if self.hot is not None:
             try:
@@ -377,7 +467,22 @@ class MemoryService:
         }
 
     async def close(self, *, drain_timeout: float = 60.0) -> None:
-        """Finish pending summaries, then close both layers."""
+        """Write spooled messages if the hot layer is back, finish pending summaries, then
+        close both layers. Messages still spooled then are lost (logged with their count)."""
+        if self._replayer is not None:
+            self._replayer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._replayer
+        if len(self.spool):
+            try:
+                await asyncio.wait_for(self.replay_spool(), min(drain_timeout, 5.0))
+            except TimeoutError:
+                pass
+            if len(self.spool):
+                log.error(
+                    "hot memory still unreachable at shutdown: %d spooled messages are lost",
+                    len(self.spool),
+                )
         if self.summarizer is not None:
             self.summarizer.close()
             try:
