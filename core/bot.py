@@ -190,6 +190,18 @@ class Bot:
                 log.warning("could not store the user's character: %s", exc)
         return character
 
+    def forget_character_choice(self, user_id: str, platform: str | None = None) -> int:
+        """Drop this process's copy of the user's chosen character (on ``platform``, or all)."""
+        doomed = [
+            key
+            for key in self._user_characters
+            if key.partition(":")[2] == user_id
+            and (platform is None or key.partition(":")[0] == platform)
+        ]
+        for key in doomed:
+            del self._user_characters[key]
+        return len(doomed)
+
     async def conversation_for(self, message: IncomingMessage) -> tuple[ConversationKey, Character]:
         character = await self.current_character(message.platform, message.user_id)
         return ConversationKey(message.platform, message.user_id, character.id), character

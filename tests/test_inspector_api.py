@@ -30,6 +30,8 @@ async def redis_snapshot(bot: Bot) -> dict[str, Any]:
         kind = await bot.redis.type(key)
         if kind == "hash":
             value: Any = await bot.redis.hgetall(key)
+        elif kind == "zset":
+            value = await bot.redis.zrange(key, 0, -1, withscores=True)
         else:
             value = await (bot.redis.lrange(key, 0, -1) if kind == "list" else bot.redis.get(key))
         snapshot[key] = value
@@ -60,6 +62,7 @@ async def test_without_or_with_a_wrong_token_every_endpoint_is_401_and_nothing_c
         ("GET", conv + "/search?q=cat"),
         ("GET", conv + "/export"),
         ("DELETE", conv),
+        ("DELETE", f"/api/users/{key.platform}/{key.user_id}?every_platform=true"),
         ("GET", "/metrics"),
         ("GET", "/openapi.json"),
     ]
