@@ -244,11 +244,11 @@ async def find_conversations(bot: Bot, user: UserRef) -> list[ConversationKey]:
             for name in CONVERSATION_SETS:
                 async for member, _ in bot.redis.zscan_iter(prefix + name, count=500):
                     with contextlib.suppress(ValueError):
-                        key = ConversationKey.parse(
+                        listed = ConversationKey.parse(
                             member.decode() if isinstance(member, bytes) else str(member)
                         )
-                        if user.owns(key):
-                            found.add(key)
+                        if user.owns(listed):
+                            found.add(listed)
         except Exception as exc:
             raise StoreUnavailable("hot", f"listing the user's conversations: {exc}") from exc
     cold = memory.cold if memory is not None else None

@@ -20,6 +20,7 @@ from honeychat.core.types import ConversationKey, MemoryContext, Role, StoredMes
 
 if TYPE_CHECKING:
     from honeychat.core.bot import Bot
+    from honeychat.core.retention import RetentionSweeper
     from honeychat.core.turn import Turn
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class MemoryPlugin:
     def __init__(self) -> None:
         self.service: MemoryService | None = None
         self._last_seq: dict[ConversationKey, int] = {}
+        self.retention: RetentionSweeper | None = None
 
     # Default layers (trylast, so another plugin's answer wins)
 
@@ -89,6 +91,13 @@ class MemoryPlugin:
             spool_size=s.memory_spool_size,
         )
         bot.memory = self.service
+        if s.memory_retention_days is not None:
+            from honeychat.core.retention import RetentionSweeper
+
+            self.retention = RetentionSweeper(
+                bot, s.memory_retention_days, every_seconds=s.retention_sweep_minutes * 60
+            )
+            self.retention.start()
         warm_up = getattr(cold, "warm_up", None)
         if warm_up is not None:
             try:
@@ -98,6 +107,8 @@ class MemoryPlugin:
 
     @hookimpl
     async def honeychat_shutdown(self, bot: Bot) -> None:
+        if self.retention is not None:
+            await self.retention.stop()
         if self.service is not None:
             await self.service.close()
 

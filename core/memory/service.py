@@ -161,7 +161,7 @@ class MemoryService:
                 self.hot_health, self._append(conversation, role, text, at), _FAILED
             )
             if stored is not _FAILED:
-                return stored  # type: ignore[no-any-return]
+                return stored
             if not self.spool.holds(conversation):
                 self.spool.add(conversation, role, text, at)
                 self._start_replayer()
@@ -172,7 +172,7 @@ class MemoryService:
                     self.hot_health, self._append(conversation, role, text, at), _FAILED
                 )
                 if stored is not _FAILED:
-                    return stored  # type: ignore[no-any-return]
+                    return stored
             self.spool.add(conversation, role, text, at)
         self._start_replayer()
         return None
