@@ -32,7 +32,7 @@ import contextlib
 import contextvars
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,7 @@ POLL_SECONDS = 0.02
 """How often a waiting turn checks whether it may start."""
 
 _STORE_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+_MAX_LEFTOVERS = 10_000
 
 # KEYS[1] the conversation's queue. ARGV: 1 this message's entry, 2 this process's id,
 # 3 the heartbeat key prefix, 4 the queue's TTL in ms.
@@ -107,6 +108,9 @@ class ConversationOrder:
         self._degraded = False
         self._script: Any = None
         self._local = KeyedLock()
+        self._leftovers: dict[ConversationKey, list[Callable[[], Awaitable[Any]]]] = {}
+        """Releases that failed while Redis was unreachable, retried before the next turn:
+        a lease or queue entry left behind would hold the conversation's next turn back."""
 
     # Keys
 
@@ -165,10 +169,12 @@ class ConversationOrder:
         redis = self._bot.redis
         if ticket.conversation is None or redis is None:
             return
+        queue = self._queue_key(ticket.conversation)
         try:
-            await redis.zrem(self._queue_key(ticket.conversation), ticket.entry)
+            await redis.zrem(queue, ticket.entry)
         except _STORE_ERRORS as exc:
             log.debug("could not leave the conversation queue: %s", exc)
+            self._leave_behind(ticket.conversation, lambda: redis.zrem(queue, ticket.entry))
 
     # The turn
 
@@ -248,6 +254,7 @@ class ConversationOrder:
             sleep=POLL_SECONDS,
             thread_local=False,
         )
+        await self._clean_up(conversation)
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + self.lease_seconds
         while True:
@@ -288,7 +295,28 @@ class ConversationOrder:
                 log.warning("the conversation lease had already expired when its turn ended")
             except _STORE_ERRORS as exc:
                 log.debug("could not release the conversation lease: %s", exc)
+                if ticket.conversation is not None:
+                    self._leave_behind(ticket.conversation, lock.release)
         await self.leave(ticket)
+
+    def _leave_behind(
+        self, conversation: ConversationKey, release: Callable[[], Awaitable[Any]]
+    ) -> None:
+        if len(self._leftovers) >= _MAX_LEFTOVERS:  # leases and queues expire by themselves
+            del self._leftovers[next(iter(self._leftovers))]
+        self._leftovers.setdefault(conversation, []).append(release)
+
+    async def _clean_up(self, conversation: ConversationKey) -> None:
+        """Retry this process's failed releases of ``conversation`` (Redis is back)."""
+        pending = self._leftovers.pop(conversation, [])
+        for index, release in enumerate(pending):
+            try:
+                await release()
+            except LockError:
+                pass  # the lease expired meanwhile: nothing to release
+            except _STORE_ERRORS:
+                self._leftovers.setdefault(conversation, []).extend(pending[index:])
+                raise
 
     # Liveness
 
