@@ -151,7 +151,11 @@ class ConversationOrder:
         try:
             await self._ensure_heartbeat()
             conversation, _ = await self._bot.conversation_for(message)
-            await self._may_start(conversation, ticket)
+            try:
+                await self._may_start(conversation, ticket)
+            except _STORE_ERRORS:  # the entry may still land, if Redis hung
+                self._remove_later(conversation, ticket.entry)
+                raise
         except _STORE_ERRORS as exc:
             self._fell_back(exc)
             return None
@@ -169,12 +173,16 @@ class ConversationOrder:
         redis = self._bot.redis
         if ticket.conversation is None or redis is None:
             return
-        queue = self._queue_key(ticket.conversation)
         try:
-            await redis.zrem(queue, ticket.entry)
+            await redis.zrem(self._queue_key(ticket.conversation), ticket.entry)
         except _STORE_ERRORS as exc:
             log.debug("could not leave the conversation queue: %s", exc)
-            self._leave_behind(ticket.conversation, lambda: redis.zrem(queue, ticket.entry))
+            self._remove_later(ticket.conversation, ticket.entry)
+
+    def _remove_later(self, conversation: ConversationKey, entry: str) -> None:
+        redis, queue = self._bot.redis, self._queue_key(conversation)
+        if redis is not None:
+            self._leave_behind(conversation, lambda: redis.zrem(queue, entry))
 
     # The turn
 
@@ -258,7 +266,9 @@ class ConversationOrder:
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + self.lease_seconds
         while True:
-            if await self._may_start(conversation, ticket) and await lock.acquire(blocking=False):
+            if await self._may_start(conversation, ticket) and await self._acquire(
+                conversation, lock
+            ):
                 ticket.lock = lock
                 return
             if loop.time() > give_up_at:
@@ -270,6 +280,16 @@ class ConversationOrder:
                 )
                 return
             await asyncio.sleep(POLL_SECONDS)
+
+    async def _acquire(self, conversation: ConversationKey, lock: Lock) -> bool:
+        # A hung Redis may still run a SET that timed out here once it resumes: then a
+        # lease nobody holds would keep the conversation's next turns waiting for its TTL.
+        token = uuid.uuid4().hex.encode()
+        try:
+            return bool(await lock.acquire(blocking=False, token=token))
+        except _STORE_ERRORS:
+            self._leave_behind(conversation, lambda: lock.do_release(token))
+            raise
 
     async def _keep(self, ticket: Ticket) -> None:
         """Extend the lease while the turn runs (every third of its length)."""

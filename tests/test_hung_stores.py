@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 from chroma_server import ChromaServer, free_port
+from test_sigterm import wait_for
 
 from honeychat.core.inspector.health import readiness
 from honeychat.core.memory.redis_server import EmbeddedRedis
@@ -155,10 +156,12 @@ async def test_a_bot_starts_and_answers_in_bounded_time_with_a_hung_redis_url(
         assert bot.memory is not None and bot.memory.hot_health.down
         assert len(bot.memory.spool) == 2  # the exchange waits for Redis
     bot.memory.replay_every = 0.05
-    deadline = time.monotonic() + 10
-    while len(bot.memory.spool) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert len(bot.memory.spool) == 0
+    memory = bot.memory
+
+    async def replayed() -> bool:
+        return len(memory.spool) == 0
+
+    await wait_for(replayed, 10)
 
 
 async def test_a_turn_caught_by_a_redis_hang_does_not_hold_back_the_next_one(
@@ -173,8 +176,11 @@ async def test_a_turn_caught_by_a_redis_hang_does_not_hold_back_the_next_one(
     bot_factory.llm.delay_next(1.0)
     before = len(bot_factory.llm.chat_requests)
     slow = asyncio.create_task(send(bot, "a slow answer", user="sam"))
-    while len(bot_factory.llm.chat_requests) == before:  # the turn holds its lease now
-        await asyncio.sleep(0.01)
+
+    async def asked() -> bool:  # the turn holds its lease once it reached the LLM
+        return len(bot_factory.llm.chat_requests) > before
+
+    await wait_for(asked, 10)
     with stopped(pid):
         await slow
     assert bot.redis is not None
