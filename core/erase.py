@@ -31,6 +31,7 @@ directory holds the user's id or words.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -46,6 +47,9 @@ if TYPE_CHECKING:
     from honeychat.core.bot import Bot
 
 log = logging.getLogger(__name__)
+
+LIST_TIMEOUT = 120.0
+"""Seconds finding a user's documents in the cold store may take (one query per collection)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +258,11 @@ async def find_conversations(bot: Bot, user: UserRef) -> list[ConversationKey]:
     cold = memory.cold if memory is not None else None
     listing = getattr(cold, "conversations_of", None)
     if listing is not None:
-        for conversation_id in await listing(user.user_id, user.platform):
+        try:
+            listed = await asyncio.wait_for(listing(user.user_id, user.platform), LIST_TIMEOUT)
+        except TimeoutError as exc:
+            raise StoreUnavailable("cold", f"no answer within {LIST_TIMEOUT:g}s") from exc
+        for conversation_id in listed:
             with contextlib.suppress(ValueError):
                 found.add(ConversationKey.parse(conversation_id))
     if memory is not None:

@@ -426,7 +426,10 @@ class ChromaColdStore:
         """Ids of every conversation with documents of ``user_id`` (on ``platform``, or any).
 
         Reads every collection of this store's prefix (both layouts), by the
-        ``user_id`` and ``platform`` metadata each document carries.
+        ``user_id`` and ``platform`` metadata each document carries: one query
+        per collection, so with the per-conversation layout this grows with the
+        number of conversations. It runs on the background writer thread, not
+        under the per-call deadline of turns; the caller bounds it.
         """
         where: Any = {"user_id": user_id}
         if platform is not None:
@@ -447,7 +450,7 @@ class ChromaColdStore:
                     found.add(str(metadata["conversation"]))
             return sorted(found)
 
-        return await self._call(read, None)
+        return await self._call(read, None, background=True)
 
     def collection_name(self, conversation_id: str) -> str:
         """The collection holding ``conversation_id`` (``ValueError`` for a malformed id)."""
