@@ -259,10 +259,12 @@ async def find_conversations(bot: Bot, user: UserRef) -> list[ConversationKey]:
     listing = getattr(cold, "conversations_of", None)
     if listing is not None:
         try:
-            listed = await asyncio.wait_for(listing(user.user_id, user.platform), LIST_TIMEOUT)
+            ids: list[str] = await asyncio.wait_for(
+                listing(user.user_id, user.platform), LIST_TIMEOUT
+            )
         except TimeoutError as exc:
             raise StoreUnavailable("cold", f"no answer within {LIST_TIMEOUT:g}s") from exc
-        for conversation_id in listed:
+        for conversation_id in ids:
             with contextlib.suppress(ValueError):
                 found.add(ConversationKey.parse(conversation_id))
     if memory is not None:
