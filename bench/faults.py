@@ -17,9 +17,10 @@ For each fault it prints: turns attempted, answered, answered degraded (a
 memory layer was skipped, or the reply was cut off by the total deadline),
 failed (the character's error message), p50/p99 latency, turns over their
 deadline + 1 s, time to recover (from the fault's end to the end of the
-first fully answered turn that started after it), and messages lost: user
+first fully answered turn that started after it), messages lost: user
 messages that got an answer but are not in the hot memory at the end of the
-run (the buffer is large and summaries are off, so nothing is trimmed).
+run (the buffer is large and summaries are off, so nothing is trimmed), and
+messages duplicated: held there more than once.
 Last, one JSON line with every figure.
 """
 
@@ -36,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,7 +125,7 @@ class TurnResult:
         return self.ended - self.started
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # a plugin object: hashed by identity
 class Outcomes:
     """What the pipeline reported about each turn (by message id)."""
 
@@ -221,20 +223,19 @@ def summarize(
     }
 
 
-async def lost_messages(bot: Bot, results: list[TurnResult]) -> int:
-    """Answered user messages that the hot memory does not hold at the end."""
+async def lost_messages(bot: Bot, results: list[TurnResult]) -> tuple[int, int]:
+    """Answered user messages that the hot memory does not hold at the end, and those it
+    holds more than once (a write that timed out, then replayed from the spool)."""
     assert bot.memory is not None and bot.memory.hot is not None
     character = bot.characters.default.id
-    lost = 0
+    lost = duplicated = 0
     for index in {r.conversation for r in results}:
         key = ConversationKey("bench", f"u{index}", character)
-        stored = {m.text for m in await bot.memory.hot.recent(key, 100_000)}
-        lost += sum(
-            1
-            for r in results
-            if r.conversation == index and r.outcome != "failed" and r.text not in stored
-        )
-    return lost
+        stored = Counter(m.text for m in await bot.memory.hot.recent(key, 100_000))
+        mine = [r for r in results if r.conversation == index and r.outcome != "failed"]
+        lost += sum(1 for r in mine if stored[r.text] == 0)
+        duplicated += sum(1 for r in mine if stored[r.text] > 1)
+    return lost, duplicated
 
 
 async def wait_healthy(bot: Bot, within: float = 60.0) -> None:
@@ -263,7 +264,7 @@ async def wait_healthy(bot: Bot, within: float = 60.0) -> None:
 def print_table(rows: list[dict[str, Any]]) -> None:
     header = (
         f"{'fault':<16}{'tried':>6}{'ok':>6}{'degr':>6}{'fail':>6}"
-        f"{'p50 s':>8}{'p99 s':>8}{'late':>6}{'recover s':>11}{'lost':>6}"
+        f"{'p50 s':>8}{'p99 s':>8}{'late':>6}{'recover s':>11}{'lost':>6}{'dup':>5}"
     )
     print(header)
     for r in rows:
@@ -271,7 +272,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         print(
             f"{r['fault']:<16}{r['attempted']:>6}{r['answered']:>6}{r['degraded']:>6}"
             f"{r['failed']:>6}{r['p50']:>8.2f}{r['p99']:>8.2f}{r['over_deadline']:>6}"
-            f"{recover:>11}{r['lost']:>6}"
+            f"{recover:>11}{r['lost']:>6}{r['duplicated']:>5}"
         )
 
 
@@ -388,12 +389,13 @@ async def main(args: argparse.Namespace) -> None:
             await load.stop()
             turns = load.results[first:]
             row = summarize(fault.name, turns, fault_end, deadline)
-            row["lost"] = 0
+            row["lost"] = row["duplicated"] = 0
             rows.append(row)
             print(f"done: {fault.name}", file=sys.stderr)
         lost = await lost_messages_by_phase(bot, load.results, rows)
-        for row, count in zip(rows, lost, strict=True):
+        for row, (count, twice) in zip(rows, lost, strict=True):
             row["lost"] = count
+            row["duplicated"] = twice
     finally:
         await bot.stop()
         await llm.aclose()
@@ -413,9 +415,9 @@ async def main(args: argparse.Namespace) -> None:
 
 async def lost_messages_by_phase(
     bot: Bot, results: list[TurnResult], rows: list[dict[str, Any]]
-) -> list[int]:
-    """Messages lost, attributed to the phase whose turn sent them."""
-    counts: list[int] = []
+) -> list[tuple[int, int]]:
+    """Messages lost and duplicated, attributed to the phase whose turn sent them."""
+    counts: list[tuple[int, int]] = []
     start = 0
     for row in rows:
         phase = results[start : start + row["attempted"]]

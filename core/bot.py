@@ -241,6 +241,18 @@ class Bot:
         chosen = await self.spaces.character_id(platform, space)
         return (self.characters.get(chosen) if chosen else None) or self.characters.default
 
+    def forget_character_choice(self, user_id: str, platform: str | None = None) -> int:
+        """Drop this process's copy of the user's chosen character (on ``platform``, or all)."""
+        doomed = [
+            key
+            for key in self._user_characters
+            if key.partition(":")[2] == user_id
+            and (platform is None or key.partition(":")[0] == platform)
+        ]
+        for key in doomed:
+            del self._user_characters[key]
+        return len(doomed)
+
     async def conversation_for(self, message: IncomingMessage) -> tuple[ConversationKey, Character]:
         """The conversation ``message`` belongs to: its space's in a shared chat (with the
         space's character), else the user's private one (with the user's character)."""

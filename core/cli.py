@@ -135,6 +135,10 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_memory(settings: Settings, args: argparse.Namespace) -> int:
     setup_logging(settings, console_level=logging.ERROR)
 
+    if args.all:
+        return _erase_user(settings, args)
+    args.platform = args.platform or "terminal"
+
     async def work(bot: Any) -> int:
         from honeychat.core.types import ConversationKey
 
@@ -184,6 +188,29 @@ def cmd_memory(settings: Settings, args: argparse.Namespace) -> int:
             print(json.dumps(data, indent=2, ensure_ascii=False))
             return 0
         _print_memory(data or {})
+        return 0
+
+    return asyncio.run(_with_bot(settings, work))
+
+
+def _erase_user(settings: Settings, args: argparse.Namespace) -> int:
+    """``memory clear --all``: everything about the user (every platform unless one is named)."""
+    if args.action != "clear":
+        return _fail("--all only goes with clear (memory clear --user ID --all)", 2)
+    if args.character:
+        return _fail("--all erases every character's memory; leave out --character", 2)
+
+    async def work(bot: Any) -> int:
+        from honeychat.core.erase import ErasureIncomplete, UserRef, erase_user
+        from honeychat.core.memory.stores import StoreUnavailable
+
+        try:
+            erasure = await erase_user(bot, UserRef(args.user, args.platform))
+        except ErasureIncomplete as exc:
+            return _fail(f"{exc}; partly erased: run the same command again when it is back", 1)
+        except StoreUnavailable as exc:
+            return _fail(f"{exc}; nothing was erased", 1)
+        print(erasure.describe()[0].upper() + erasure.describe()[1:] + ".")
         return 0
 
     return asyncio.run(_with_bot(settings, work))
@@ -346,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     memory = sub.add_parser("memory", help="inspect or manage one conversation's memory")
     memory.add_argument("action", choices=["show", "search", "clear", "export"])
     memory.add_argument("query", nargs="?", default="", help="text to search for (search only)")
-    memory.add_argument("--platform", default="terminal")
+    memory.add_argument("--platform", default=None, help="default: terminal (with --all: every)")
     memory.add_argument("--user", default=getpass.getuser())
     memory.add_argument(
         "--space",
@@ -356,6 +383,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     memory.add_argument("--character", default=None)
     memory.add_argument("-k", type=int, default=5, help="how many results (search only)")
+    memory.add_argument(
+        "--all",
+        action="store_true",
+        help="clear only: erase everything about the user (every character and platform)",
+    )
     memory.set_defaults(handler=cmd_memory)
 
     characters = sub.add_parser(

@@ -63,8 +63,9 @@ ABORT_WAIT = 1.0
 SCHEDULE_SECONDS = 0.25
 """Delayed jobs and retries are due within about this long (or ``poll_seconds`` if shorter)."""
 
-FINISHED_TTL = 60
-"""Seconds a finished job's record stays in Redis (for inspection)."""
+FINISHED_TTL = -1
+"""A finished job's record is deleted at once (saq: -1): its key names a conversation, so a
+kept record would outlive an erasure of that user."""
 
 
 class RetryLater(Exception):

@@ -22,6 +22,10 @@ Names and labels::
     honeychat_retrieval_searches_total            searches over summaries
     honeychat_retrieval_hits_total                summaries returned by those searches
     honeychat_store_errors_total{layer}           memory-layer failures (hot, cold)
+    honeychat_spooled_messages_total              messages kept in process while Redis was down
+    honeychat_spooled_replayed_total              of those, written to Redis once it was back
+    honeychat_spooled_dropped_total               of those, dropped because the spool was full
+    honeychat_spool_size                          messages waiting in the spool now
 """
 
 from __future__ import annotations
@@ -116,6 +120,26 @@ class Metrics:
         )
         for layer in ("hot", "cold"):
             self.store_errors.labels(layer)
+        self.spooled_messages = Counter(
+            "honeychat_spooled_messages",
+            "Messages kept in process memory because Redis could not take them.",
+            registry=registry,
+        )
+        self.spooled_replayed = Counter(
+            "honeychat_spooled_replayed",
+            "Spooled messages written to Redis once it was back.",
+            registry=registry,
+        )
+        self.spooled_dropped = Counter(
+            "honeychat_spooled_dropped",
+            "Spooled messages dropped (oldest first) because the spool was full.",
+            registry=registry,
+        )
+        self.spool_size = Gauge(
+            "honeychat_spool_size",
+            "Messages waiting in this process for Redis to come back.",
+            registry=registry,
+        )
 
 
 REGISTRY = CollectorRegistry(auto_describe=True)

@@ -32,7 +32,7 @@ import contextlib
 import contextvars
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +57,7 @@ REGISTRATION_WAIT_SECONDS = 5.0
 """How long a message waits for the one that arrived before it in this process to queue."""
 
 _STORE_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+_MAX_LEFTOVERS = 10_000
 
 # KEYS[1] the conversation's queue. ARGV: 1 this message's entry, 2 this process's id,
 # 3 the heartbeat key prefix, 4 the queue's TTL in ms.
@@ -110,6 +111,9 @@ class ConversationOrder:
         self._script: Any = None
         self._local = KeyedLock()
         self._last_registration: asyncio.Task[ConversationKey | None] | None = None
+        self._leftovers: dict[ConversationKey, list[Callable[[], Awaitable[Any]]]] = {}
+        """Releases that failed while Redis was unreachable, retried before the next turn:
+        a lease or queue entry left behind would hold the conversation's next turn back."""
 
     # Keys
 
@@ -163,7 +167,11 @@ class ConversationOrder:
             # registration is a few Redis calls, each within its own timeout.
             if earlier is not None and not earlier.done():
                 await asyncio.wait({earlier}, timeout=REGISTRATION_WAIT_SECONDS)
-            await self._may_start(conversation, ticket)
+            try:
+                await self._may_start(conversation, ticket)
+            except _STORE_ERRORS:  # the entry may still land, if Redis hung
+                self._remove_later(conversation, ticket.entry)
+                raise
         except _STORE_ERRORS as exc:
             self._fell_back(exc)
             return None
@@ -185,6 +193,12 @@ class ConversationOrder:
             await redis.zrem(self._queue_key(ticket.conversation), ticket.entry)
         except _STORE_ERRORS as exc:
             log.debug("could not leave the conversation queue: %s", exc)
+            self._remove_later(ticket.conversation, ticket.entry)
+
+    def _remove_later(self, conversation: ConversationKey, entry: str) -> None:
+        redis, queue = self._bot.redis, self._queue_key(conversation)
+        if redis is not None:
+            self._leave_behind(conversation, lambda: redis.zrem(queue, entry))
 
     # The turn
 
@@ -264,10 +278,13 @@ class ConversationOrder:
             sleep=POLL_SECONDS,
             thread_local=False,
         )
+        await self._clean_up(conversation)
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + self.lease_seconds
         while True:
-            if await self._may_start(conversation, ticket) and await lock.acquire(blocking=False):
+            if await self._may_start(conversation, ticket) and await self._acquire(
+                conversation, lock
+            ):
                 ticket.lock = lock
                 return
             if loop.time() > give_up_at:
@@ -279,6 +296,16 @@ class ConversationOrder:
                 )
                 return
             await asyncio.sleep(POLL_SECONDS)
+
+    async def _acquire(self, conversation: ConversationKey, lock: Lock) -> bool:
+        # A hung Redis may still run a SET that timed out here once it resumes: then a
+        # lease nobody holds would keep the conversation's next turns waiting for its TTL.
+        token = uuid.uuid4().hex.encode()
+        try:
+            return bool(await lock.acquire(blocking=False, token=token))
+        except _STORE_ERRORS:
+            self._leave_behind(conversation, lambda: lock.do_release(token))
+            raise
 
     async def _keep(self, ticket: Ticket) -> None:
         """Extend the lease while the turn runs (every third of its length)."""
@@ -304,7 +331,28 @@ class ConversationOrder:
                 log.warning("the conversation lease had already expired when its turn ended")
             except _STORE_ERRORS as exc:
                 log.debug("could not release the conversation lease: %s", exc)
+                if ticket.conversation is not None:
+                    self._leave_behind(ticket.conversation, lock.release)
         await self.leave(ticket)
+
+    def _leave_behind(
+        self, conversation: ConversationKey, release: Callable[[], Awaitable[Any]]
+    ) -> None:
+        if len(self._leftovers) >= _MAX_LEFTOVERS:  # leases and queues expire by themselves
+            del self._leftovers[next(iter(self._leftovers))]
+        self._leftovers.setdefault(conversation, []).append(release)
+
+    async def _clean_up(self, conversation: ConversationKey) -> None:
+        """Retry this process's failed releases of ``conversation`` (Redis is back)."""
+        pending = self._leftovers.pop(conversation, [])
+        for index, release in enumerate(pending):
+            try:
+                await release()
+            except LockError:
+                pass  # the lease expired meanwhile: nothing to release
+            except _STORE_ERRORS:
+                self._leftovers.setdefault(conversation, []).extend(pending[index:])
+                raise
 
     # Liveness
 

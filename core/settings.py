@@ -128,6 +128,12 @@ class Settings(EnvironmentSettings):
     jobs_poll_seconds: float = Field(default=1.0, gt=0)
     """Longest blocking wait for a job (kept below ``REDIS_TIMEOUT``); delayed jobs are due
     within about this much."""
+    memory_spool_size: int = Field(default=10_000, ge=0)
+    """Messages kept in process memory while Redis is unreachable (oldest dropped beyond it)."""
+    memory_retention_days: float | None = Field(default=None, gt=0)
+    """Erase conversations idle for this many days from both layers (unset: keep for ever)."""
+    retention_sweep_minutes: float = Field(default=60.0, gt=0)
+    """How often each process looks for conversations past ``memory_retention_days``."""
     embedding_backend: str = "minilm"
     """``minilm`` (bundled all-MiniLM-L6-v2), ``chroma-default`` (Chroma's ONNX model) or ``openai``."""
     embedding_threads: int = Field(default=1, ge=0)

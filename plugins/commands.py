@@ -1,8 +1,9 @@
 """Built-in plugin: the chat commands every platform offers.
 
-``/start``, ``/help``, ``/character``, ``/forget``, ``/memory`` and ``/space``.
-Adapters expose them natively (Telegram commands, Discord and Slack slash
-commands). In a shared space some behave differently (see
+``/start``, ``/help``, ``/character``, ``/forget`` (``/forget everything``:
+every character's memory of the user on this platform), ``/memory`` and
+``/space``. Adapters expose them natively (Telegram commands, Discord and Slack
+slash commands). In a shared space some behave differently (see
 :mod:`honeychat.plugins.space_commands`).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from honeychat import hookimpl
+from honeychat.core.erase import ErasureIncomplete, UserRef, erase_user
 from honeychat.core.forget import clear_conversation
 from honeychat.core.memory.stores import StoreUnavailable
 from honeychat.core.prompt import greeting
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 
 _CONFIRM = "confirm"
 _CANCEL = "cancel"
+_EVERYTHING = "everything"
 
 
 async def start(call: CommandCall) -> Reply:
@@ -69,6 +72,8 @@ async def forget(call: CommandCall) -> Reply:
     if call.conversation.is_space:
         return await space_commands.forget(call)
     answer = call.args.strip().lower()
+    if answer.split(" ")[0] == _EVERYTHING:
+        return await forget_everything(call, answer.split(" ")[-1])
     if answer == _CANCEL:
         return Reply("Okay, I'll keep remembering.", ephemeral=True)
     if answer != _CONFIRM:
@@ -87,6 +92,39 @@ async def forget(call: CommandCall) -> Reply:
             "I couldn't reach my memory just now, so nothing was erased. Please try again later."
         )
     return Reply(f"Done. {call.character.name} has forgotten your conversations. Fresh start!")
+
+
+async def forget_everything(call: CommandCall, answer: str) -> Reply:
+    """``/forget everything``: every character's memory of the user on this platform."""
+    if answer == _CANCEL:
+        return Reply("Okay, I'll keep remembering.", ephemeral=True)
+    if answer != _CONFIRM:
+        return Reply(
+            "This erases everything every character here remembers about you, and your "
+            "settings. Are you sure?",
+            choices=(
+                Choice("Yes, erase everything", "forget", f"{_EVERYTHING} {_CONFIRM}"),
+                Choice("Cancel", "forget", f"{_EVERYTHING} {_CANCEL}"),
+            ),
+            ephemeral=True,
+        )
+    user = UserRef(call.message.user_id, call.message.platform)
+    try:
+        erasure = await erase_user(call.bot, user)
+    except ErasureIncomplete:
+        return Reply(
+            "I couldn't reach part of my memory, so only part of it was erased. "
+            "Please run /forget everything again later to finish."
+        )
+    except StoreUnavailable:
+        return Reply(
+            "I couldn't reach my memory just now, so nothing was erased. Please try again later."
+        )
+    count = len(erasure.conversations)
+    return Reply(
+        f"Done. Everything about you is erased ({_count(count, 'conversation', 'conversations')})."
+        " Fresh start!"
+    )
 
 
 async def memory(call: CommandCall) -> Reply:
@@ -141,7 +179,13 @@ def honeychat_register_commands(bot: Bot) -> list[Command]:
             arg_name="name",
             arg_choices=_character_choices,
         ),
-        Command("forget", "Erase what I remember about you", forget),
+        Command(
+            "forget",
+            "Erase what I remember about you",
+            forget,
+            arg_name="scope",
+            arg_choices=lambda bot: [("Everything, with every character", _EVERYTHING)],
+        ),
         Command("memory", "What I remember (/memory share on|off)", memory, arg_name="share"),
         Command(
             "space",

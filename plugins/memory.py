@@ -21,6 +21,7 @@ from honeychat.core.types import ConversationKey, MemoryContext, Role, StoredMes
 
 if TYPE_CHECKING:
     from honeychat.core.bot import Bot
+    from honeychat.core.retention import RetentionSweeper
     from honeychat.core.turn import Turn
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class MemoryPlugin:
     def __init__(self) -> None:
         self.service: MemoryService | None = None
         self._last_seq: dict[ConversationKey, int] = {}
+        self.retention: RetentionSweeper | None = None
 
     # Default layers (trylast, so another plugin's answer wins)
 
@@ -92,10 +94,18 @@ class MemoryPlugin:
             budget_tokens=s.memory_budget_tokens,
             options=RetrievalOptions(candidates=s.retrieval_candidates),
             read_timeout=s.memory_read_timeout,
+            spool_size=s.memory_spool_size,
         )
         bot.memory = self.service
         if bot.redis is not None:
             self.service.start_format_upgrade(bot.redis, s.key_prefix)
+        if s.memory_retention_days is not None:
+            from honeychat.core.retention import RetentionSweeper
+
+            self.retention = RetentionSweeper(
+                bot, s.memory_retention_days, every_seconds=s.retention_sweep_minutes * 60
+            )
+            self.retention.start()
         warm_up = getattr(cold, "warm_up", None)
         if warm_up is not None:
             try:
@@ -105,6 +115,8 @@ class MemoryPlugin:
 
     @hookimpl
     async def honeychat_shutdown(self, bot: Bot) -> None:
+        if self.retention is not None:
+            await self.retention.stop()
         if self.service is not None:
             await self.service.close()
 

@@ -28,6 +28,7 @@ Config (``PLUGIN_CONFIG["quota"]``, see :class:`QuotaConfig`)::
 from __future__ import annotations
 
 import logging
+import re
 import string
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -37,6 +38,7 @@ from urllib.parse import quote
 from pydantic import Field, field_validator
 
 from honeychat import hookimpl
+from honeychat.core.erase import UserKeys, register_user_keys
 from honeychat.core.media.pipeline import kind_of
 from honeychat.core.types import Reply, utc_now
 from honeychat.plugins.timezones import UserTimeZones
@@ -46,6 +48,12 @@ if TYPE_CHECKING:
     from honeychat.core.turn import Turn
 
 log = logging.getLogger(__name__)
+
+QUOTA_KEYS = UserKeys(
+    "quota counter",
+    "how many messages the user sent on one local day",
+    re.compile(r"quota:(?P<platform>[^:]+):(?P<user>[^:]+):\d{4}-\d{2}-\d{2}"),
+)
 
 NAME = "quota"
 KEY_TTL_SECONDS = 2 * 86400
@@ -128,6 +136,7 @@ class QuotaPlugin:
     @hookimpl
     def honeychat_startup(self, bot: Bot) -> None:
         self.config = bot.plugins.config(NAME)
+        register_user_keys(QUOTA_KEYS)  # erasing a user deletes their counters too
 
     def local_day(self, platform: str, user_id: str) -> tuple[date, timedelta]:
         """The user's current local date and the time left until their midnight."""

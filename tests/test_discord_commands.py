@@ -37,7 +37,9 @@ async def test_commands_are_synced_on_startup(bot_factory: Any) -> None:
         assert {c["value"] for c in name_option["choices"]} == {
             c.id for c in rig.bot.characters.all()
         }
-        assert "options" not in synced["forget"] or synced["forget"]["options"] == []
+        (scope,) = synced["forget"]["options"]  # /forget everything: every character
+        assert scope["required"] is False
+        assert [c["value"] for c in scope["choices"]] == ["everything"]
 
 
 async def test_help_is_ephemeral(bot_factory: Any) -> None:

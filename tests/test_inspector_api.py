@@ -62,6 +62,7 @@ async def test_without_or_with_a_wrong_token_every_endpoint_is_401_and_nothing_c
         ("GET", conv + "/search?q=cat"),
         ("GET", conv + "/export"),
         ("DELETE", conv),
+        ("DELETE", f"/api/users/{key.platform}/{key.user_id}?every_platform=true"),
         ("GET", "/metrics"),
         ("GET", "/openapi.json"),
     ]

@@ -91,22 +91,24 @@ async def test_sigterm_stops_serve_and_its_embedded_valkey(tmp_path: Path) -> No
         await serve_until_healthy_then_stop(process, port, data_dir)
 
 
+async def healthy(port: int) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=2) as http:
+            return (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 async def serve_until_healthy_then_stop(
     process: asyncio.subprocess.Process, port: int, data_dir: Path
 ) -> None:
-
-    async def healthy() -> bool:
-        try:
-            async with httpx.AsyncClient(timeout=2) as http:
-                return (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    await wait_for(healthy, 60)
+    await wait_for(lambda: healthy(port), 60)
     await stop_and_check(process, data_dir)
 
 
-async def test_sigterm_during_a_turn_answers_it_then_stops_run(tmp_path: Path) -> None:
+async def test_sigterm_during_a_turn_answers_it_then_stops_run_and_its_ops_port(
+    tmp_path: Path,
+) -> None:
     data_dir = tmp_path / "data"
     async with FakeTelegram() as tg, FakeLLM() as llm:
         llm.delay = 1.5
@@ -120,7 +122,9 @@ async def test_sigterm_during_a_turn_answers_it_then_stops_run(tmp_path: Path) -
             LLM_API_KEY="test-key",
             **fake_embeddings(llm),
         )
-        process = await start(["run"], env, tmp_path)
+        port = free_port()  # with the ops endpoints: they stop with the adapters
+        process = await start(["run", "--ops-port", str(port)], env, tmp_path)
+        await wait_for(lambda: healthy(port), 60)
         tg.push_update({"message": tg.message("hello, are you there?")})
 
         async def llm_called() -> bool:

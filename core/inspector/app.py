@@ -392,6 +392,40 @@ def create_app(bot: Bot, *, inspector: bool = True) -> FastAPI:
         log.info("inspector cleared %s", key.id)
         return m.Cleared(conversation=conversation_ref(key))
 
+    @api.delete(
+        "/users/{platform}/{user_id}",
+        response_model=m.Erased,
+        summary="Erase everything about a user: every character (and platform, if asked)",
+    )
+    async def erase(
+        platform: PlatformPath,
+        user_id: UserPath,
+        every_platform: Annotated[
+            bool, Query(description="Erase this user id on every platform, not only this one")
+        ] = False,
+    ) -> m.Erased:
+        """The chat's own `/forget everything`, across platforms on request."""
+        from honeychat.core.erase import ErasureIncomplete, UserRef, erase_user
+
+        memory()
+        try:
+            erasure = await erase_user(bot, UserRef(user_id, None if every_platform else platform))
+        except ErasureIncomplete as exc:
+            raise ApiError(
+                503,
+                "erasure_incomplete",
+                f"the {_LAYER_NAMES.get(exc.layer, exc.layer)} failed midway: part of the "
+                "user's data is erased; erase again when it is back to finish",
+                layer=exc.layer,
+            ) from exc
+        log.info("inspector: %s", erasure.describe())
+        return m.Erased(
+            user_id=user_id,
+            platform=erasure.user.platform,
+            conversations=erasure.conversations,
+            removed=erasure.removed,
+        )
+
     if inspector:
         app.include_router(api)
 

@@ -170,6 +170,15 @@ class Cleared(BaseModel):
     cleared: bool = True
 
 
+class Erased(BaseModel):
+    """What erasing a user removed: their conversations and, by store, how many items."""
+
+    user_id: str
+    platform: str | None = Field(description="None: the user id on every platform")
+    conversations: list[str]
+    removed: dict[str, int]
+
+
 class Check(BaseModel):
     """One dependency of readiness."""
 

@@ -541,6 +541,36 @@ class ChromaColdStore:
         """Connect and ping Chroma; raise ``StoreUnavailable`` if it cannot be used."""
         await self._call(lambda: self._connect().heartbeat(), None)
 
+    async def conversations_of(self, user_id: str, platform: str | None = None) -> list[str]:
+        """Ids of every conversation with documents of ``user_id`` (on ``platform``, or any).
+
+        Reads every collection of this store's prefix (both layouts), by the
+        ``user_id`` and ``platform`` metadata each document carries: one query
+        per collection, so with the per-conversation layout this grows with the
+        number of conversations. It runs on the background writer thread, not
+        under the per-call deadline of turns; the caller bounds it.
+        """
+        where: Any = {"user_id": user_id}
+        if platform is not None:
+            where = {"$and": [where, {"platform": platform}]}
+        head = collection_name(self.layout, self.prefix, ConversationKey("p", "u", "c"))
+        mine = head.split("-", 1)[0] + "-"
+
+        def read() -> list[str]:
+            client = self._connect()
+            found: set[str] = set()
+            for listed in client.list_collections():
+                if not listed.name.startswith(mine):
+                    continue
+                collection = client.get_collection(listed.name, embedding_function=None)
+                for metadata in (
+                    collection.get(where=where, include=["metadatas"])["metadatas"] or []
+                ):
+                    found.add(str(metadata["conversation"]))
+            return sorted(found)
+
+        return await self._call(read, None, background=True)
+
     def collection_name(self, conversation_id: str) -> str:
         """The collection holding ``conversation_id`` (``ValueError`` for a malformed id)."""
         return collection_name(self.layout, self.prefix, _parse_key(conversation_id))

@@ -15,6 +15,11 @@ Redis Cluster hash tag so all of them live in one slot)::
 left the buffer, so a member can later clear every summary line that came
 from them (:meth:`RedisHotStore.forget_speaker`).
 
+and, for all conversations, ``{prefix}:summaries:pending`` (complete windows
+waiting) and ``{prefix}:conversations:active`` (a sorted set: each
+conversation's last activity, Unix time to within :data:`ACTIVITY_RESOLUTION`
+seconds; what retention reads).
+
 Only the recent buffer and the summary cache expire (every write refreshes
 their TTL): losing them loses nothing that memory depends on. The sequence
 number, watermark and generation never carry a TTL (a write removes one left
@@ -95,9 +100,11 @@ return 1
 )
 
 # ARGV: expected, new, epoch, buffer_size, ttl_ms -> 1 moved, 0 refused, -1 beyond last seq
+# (refused too when the state is gone: the conversation was erased meanwhile)
 _ADVANCE = (
     _TOUCH
     + """
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 if num(KEYS[3]) ~= tonumber(ARGV[1]) or num(KEYS[4]) ~= tonumber(ARGV[3]) then
   return 0
 end
@@ -202,6 +209,9 @@ if cached then
 end
 return count
 """
+ACTIVITY_RESOLUTION = 3600.0
+"""A conversation's last activity is written at most this often (seconds) by one process."""
+_ACTIVITY_MEMO_MAX = 100_000
 
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
@@ -297,6 +307,8 @@ class RedisHotStore:
         self._forget_speaker = client.register_script(_FORGET_SPEAKER)
         self._upgrade_format_1 = client.register_script(_UPGRADE_FORMAT_1)
         self._pending_key = f"{prefix}:summaries:pending"
+        self.activity_key = f"{prefix}:conversations:active"
+        self._noted: dict[str, float] = {}
         glob_prefix = _GLOB_SPECIAL.sub(r"\\\1", prefix)
         self._buffer_pattern = f"{glob_prefix}:conv:{{*}}:buf"
 
@@ -363,7 +375,51 @@ class RedisHotStore:
             )
         if seq < 0:
             raise StateMissing(conversation)
+        await self._note_activity(conversation, at)
         return replace(message, seq=seq)
+
+    async def _note_activity(self, conversation: ConversationKey, at: datetime) -> None:
+        """Record the conversation's last activity, once per :data:`ACTIVITY_RESOLUTION`."""
+        when = at.timestamp()
+        noted = self._noted.get(conversation.id)
+        if noted is not None and when - noted < ACTIVITY_RESOLUTION:
+            return
+        if len(self._noted) >= _ACTIVITY_MEMO_MAX:
+            self._noted.clear()
+        try:
+            with _unavailable():
+                await self.client.zadd(self.activity_key, {conversation.id: when}, gt=True)
+        except StoreUnavailable:
+            return  # the message is stored; the next one notes the activity
+        self._noted[conversation.id] = when
+
+    async def idle_conversations(self, before: float, count: int = 100) -> list[str]:
+        """Ids of up to ``count`` conversations whose last activity is before ``before``."""
+        with _unavailable():
+            found = await self.client.zrangebyscore(
+                self.activity_key, "-inf", f"({before!r}", start=0, num=count
+            )
+        return [_str(item) for item in found]
+
+    async def note_known(self, conversation_id: str, since: float) -> None:
+        """Give a conversation without a recorded activity (older data) one: ``since``."""
+        with _unavailable():
+            await self.client.zadd(self.activity_key, {conversation_id: since}, nx=True)
+
+    async def forget(self, conversation: ConversationKey) -> None:
+        """Delete every key of the conversation, state included (erasure, retention).
+
+        Call after :meth:`clear` (whose new generation makes a summary still
+        in flight discard itself). Its next message starts it afresh.
+        """
+        names = (*_SCRIPT_KEYS, "lease")
+        with _unavailable():
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.delete(*(self.key(conversation, name) for name in names))
+                pipe.zrem(self._pending_key, conversation.id)
+                pipe.zrem(self.activity_key, conversation.id)
+                await pipe.execute()
+        self._noted.pop(conversation.id, None)
 
     async def restore_state(
         self, conversation: ConversationKey, last_summarized: int, generation: int
@@ -541,18 +597,23 @@ class RedisHotStore:
                 count, oldest = await pipe.execute()
         return int(count), (float(oldest[0][1]) if oldest else None)
 
-    async def conversations(self, cursor: int = 0, count: int = 100) -> tuple[int, list[str]]:
+    async def conversations(
+        self, cursor: int = 0, count: int = 100, *, with_state: bool = False
+    ) -> tuple[int, list[str]]:
         """Page through the ids of conversations that have a buffer: ``(next_cursor, ids)``.
 
+        With ``with_state``, those that have a sequence number instead (every
+        conversation Redis knows, including idle ones whose buffer expired).
         A page may be empty while the cursor is not 0 yet (``SCAN`` semantics);
         an id may show up on two pages if keys change meanwhile.
         """
+        suffix = "seq" if with_state else "buf"
         with _unavailable():
             next_cursor, keys = await self.client.scan(
-                cursor=cursor, match=self._buffer_pattern, count=count
+                cursor=cursor, match=self._buffer_pattern[: -len("buf")] + suffix, count=count
             )
         head = len(self.prefix) + len(":conv:{")
-        ids = dict.fromkeys(_str(raw)[head : -len("}:buf")] for raw in keys)
+        ids = dict.fromkeys(_str(raw)[head : -len("}:") - len(suffix)] for raw in keys)
         return int(next_cursor), list(ids)
 
     async def upgrade_records(self, page: int = 200) -> int:

@@ -28,6 +28,7 @@ from honeychat.core.memory.retrieval import (
     select,
     split_lines,
 )
+from honeychat.core.memory.spool import Spool
 from honeychat.core.memory.stores import ColdStore, HotStore, StateMissing, StoreUnavailable
 from honeychat.core.memory.summarizer import Summarizer
 from honeychat.core.metrics import METRICS
@@ -38,6 +39,11 @@ log = logging.getLogger(__name__)
 
 _STRICT: ContextVar[bool] = ContextVar("honeychat_memory_strict", default=False)
 _BUDGET: ContextVar[Budget | None] = ContextVar("honeychat_memory_budget", default=None)
+_FAILED = object()
+REPLAY_EVERY_SECONDS = 1.0
+SPOOL_DRAIN_SECONDS = 5.0
+"""At shutdown, how long spooled messages may take to reach a hot layer that is back."""
+"""How often spooled messages are retried while Redis is unreachable."""
 
 
 @contextlib.contextmanager
@@ -94,6 +100,7 @@ class MemoryService:
         options: RetrievalOptions = RetrievalOptions(),
         count: TokenCounter | None = None,
         read_timeout: float = 2.0,
+        spool_size: int = 10_000,
     ) -> None:
         self.hot = hot
         self.cold = cold
@@ -112,6 +119,11 @@ class MemoryService:
         by then counts as down for this turn and is skipped for a moment after."""
         self._circuits = {"hot": Circuit(), "cold": Circuit()}
         self.format_upgrade: asyncio.Task[Any] | None = None
+        self.spool = Spool(spool_size)
+        """Messages answered while the hot layer could not take them, replayed when it is back."""
+        self._replayer: asyncio.Task[None] | None = None
+        self.replay_every = REPLAY_EVERY_SECONDS
+        """Seconds between background attempts at replaying the spool while Redis is down."""
 
     async def _guard(self, health: LayerHealth, coro: Any, default: Any) -> Any:
         circuit = self._circuits[health.layer]
@@ -151,12 +163,91 @@ class MemoryService:
         ``fields`` are the optional fields of the stored format that
         :meth:`HotStore.append` takes (``tools``, ``speaker``, ``speaker_id``,
         ``attachments``, ``extra``).
+
+        If the hot layer cannot take it, the message is spooled in this process
+        (see :mod:`honeychat.core.memory.spool`) and ``None`` returned; spooled
+        messages of the conversation are written, in order, before any later
+        one, and in the background as soon as the layer is back.
         """
         if self.hot is None:
             return None
-        return await self._guard(
-            self.hot_health, self._append(conversation, role, clean_text(text), at, fields), None
+        text = clean_text(text)
+        if not self.spool.holds(conversation):
+            stored = await self._guard(
+                self.hot_health, self._append(conversation, role, text, at, fields), _FAILED
+            )
+            if stored is not _FAILED:
+                return stored
+            if not self.spool.holds(conversation):
+                self.spool.add(conversation, role, text, at, fields)
+                self._start_replayer()
+                return None
+        async with self.spool.writing(conversation):
+            if await self._replay(conversation):
+                stored = await self._guard(
+                    self.hot_health, self._append(conversation, role, text, at, fields), _FAILED
+                )
+                if stored is not _FAILED:
+                    return stored
+            self.spool.add(conversation, role, text, at, fields)
+        self._start_replayer()
+        return None
+
+    async def _replay(self, conversation: ConversationKey) -> bool:
+        """Write the conversation's spooled messages, oldest first; whether all went in.
+
+        Hold ``self.spool.writing(conversation)``. A message whose write timed
+        out may still have reached Redis (a hung server runs the command when
+        it resumes), so messages already at the end of the buffer are skipped.
+        """
+        waiting = self.spool.pending(conversation)
+        if not waiting:
+            return True
+        assert self.hot is not None
+        tail = await self._guard(
+            self.hot_health, self.hot.recent(conversation, len(waiting) + 2), _FAILED
         )
+        if tail is _FAILED:
+            return False
+        present = {(m.role, m.text, m.at) for m in tail}
+        for message in waiting:
+            if (message.role, message.text, message.at) not in present:
+                stored = await self._guard(
+                    self.hot_health,
+                    self._append(
+                        conversation, message.role, message.text, message.at, message.fields
+                    ),
+                    _FAILED,
+                )
+                if stored is _FAILED:
+                    return False
+            self.spool.done(conversation, message)
+        log.info("replayed %d spooled messages of %s", len(waiting), conversation.id)
+        await self.schedule_summary(conversation)
+        return True
+
+    def _start_replayer(self) -> None:
+        if self._replayer is None or self._replayer.done():
+            self._replayer = asyncio.get_running_loop().create_task(
+                self._replay_all(), name="honeychat-spool-replay"
+            )
+
+    async def _replay_all(self) -> None:
+        """Until the spool is empty: wait, then replay every conversation that has one."""
+        while len(self.spool):
+            await asyncio.sleep(self.replay_every)
+            try:
+                await self.replay_spool()
+            except Exception:  # never let the replayer die with messages waiting
+                log.exception("replaying spooled messages failed; trying again")
+
+    async def replay_spool(self) -> int:
+        """One pass over the spool (the conversation waiting longest first); messages left."""
+        for conversation in self.spool.conversations():
+            async with self.spool.writing(conversation):
+                if not await self._replay(conversation):
+                    break  # still unreachable: try again on the next pass
+        return len(self.spool)
 
     async def _append(
         self,
@@ -390,6 +481,8 @@ class MemoryService:
             await self.cold.latest(conversation.id)
         # A summary job running now (in any process) finds the epoch changed and drops its
         # document itself; it is not cancelled, so nothing is left half-written behind it.
+        async with self.spool.writing(conversation):  # after any replay in progress
+            self.spool.discard(conversation)
         errors: list[str] = []
         if self.hot is not None:
             try:
@@ -476,11 +569,27 @@ class MemoryService:
         )
 
     async def close(self) -> None:
-        """Close both layers (pending summaries are jobs in Redis: they wait for a worker)."""
+        """Write spooled messages if the hot layer is back, then close both layers (pending
+        summaries are jobs in Redis: they wait for a worker). Messages still spooled then are
+        lost (logged with their count)."""
         if self.format_upgrade is not None and not self.format_upgrade.done():
             self.format_upgrade.cancel()  # safe at any point: the next start goes on
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.format_upgrade
+        if self._replayer is not None:
+            self._replayer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._replayer
+        if len(self.spool):
+            try:
+                await asyncio.wait_for(self.replay_spool(), SPOOL_DRAIN_SECONDS)
+            except TimeoutError:
+                pass
+            if len(self.spool):
+                log.error(
+                    "hot memory still unreachable at shutdown: %d spooled messages are lost",
+                    len(self.spool),
+                )
         for store in (self.hot, self.cold):
             if store is not None:
                 try:

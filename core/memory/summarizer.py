@@ -504,7 +504,11 @@ class Summarizer:
         if conversation.is_space:
             kept = await self._without_forgotten(conversation, summary, messages)
         if not await self.hot.advance_watermark(conversation, watermark, last_seq, epoch):
-            if await self.hot.epoch(conversation) != epoch:
+            # Cleared (new generation) or erased (no state left) while this was written.
+            if (
+                await self.hot.epoch(conversation) != epoch
+                or await self.hot.last_seq(conversation) == 0
+            ):
                 await self.cold.delete(conversation.id, [summary.doc_id])
                 log.info("summary of %s discarded: the conversation was cleared", conversation.id)
             return False

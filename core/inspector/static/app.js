@@ -192,6 +192,30 @@ async function onConfirmClose() {
   }
 }
 
+function askErase() {
+  if (!current) return;
+  $("erase-name").textContent = `${current.user_id} (${current.platform})`;
+  $("erase-every-platform").checked = false;
+  $("confirm-erase").showModal();
+}
+
+async function onEraseClose() {
+  if ($("confirm-erase").returnValue !== "confirm" || !current) return;
+  const part = encodeURIComponent;
+  const every = $("erase-every-platform").checked ? "?every_platform=true" : "";
+  try {
+    const erased = await api(
+      `/api/users/${part(current.platform)}/${part(current.user_id)}${every}`,
+      { method: "DELETE" });
+    current = null;
+    $("detail").hidden = true;
+    await loadConversations(true);
+    setStatus(`Erased user ${erased.user_id}: ${erased.conversations.length} conversation(s).`);
+  } catch (err) {
+    setStatus(err.message, true);
+  }
+}
+
 async function connect(event) {
   if (event) event.preventDefault();
   const token = $("token").value.trim();
@@ -217,5 +241,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("more").addEventListener("click", () => loadConversations(false).catch((e) => setStatus(e.message, true)));
   $("clear").addEventListener("click", askClear);
   $("confirm").addEventListener("close", onConfirmClose);
+  $("erase-user").addEventListener("click", askErase);
+  $("confirm-erase").addEventListener("close", onEraseClose);
   connect();
 });
